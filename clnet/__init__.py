@@ -1,0 +1,15 @@
+"""clnet: an MXNet 1.x-style deep learning framework whose arrays live in OpenCL buffers.
+
+`import clnet as mx` gives the MXNet names: mx.nd, mx.cpu(), mx.gpu(), mx.Context, ...
+Importing opens no OpenCL device and does not import sympy.
+"""
+__version__ = "0.1.0"
+
+from . import base  # noqa: F401
+from .base import MXNetError  # noqa: F401
+from .context import Context, cpu, cpu_pinned, current_context, gpu  # noqa: F401
+from . import context  # noqa: F401
+from . import ndarray  # noqa: F401
+from . import ndarray as nd  # noqa: F401
+from . import random  # noqa: F401
+from . import test_utils  # noqa: F401

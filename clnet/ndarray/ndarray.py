@@ -1,0 +1,367 @@
+"""NDArray: an OpenCL buffer plus offset, shape, dtype and context.
+
+Owns the array object, host <-> device conversion, Python operators and running registry ops
+imperatively (`invoke`). Arrays are dense (C order) from an element offset into a Buffer, so
+reshape and slices along the first axis are views, as in MXNet; other layouts are read through
+strided `mapping.View`s and copied. Kernels belong to the ops modules.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..base import MXNetError, prod
+from ..context import Context, current_context
+from ..dtype import as_dtype, result_dtype
+from ..ops import mapping, registry
+from ..runtime import Buffer, get_device
+
+__all__ = ["NDArray", "invoke", "empty", "array", "from_numpy_host", "waitall"]
+
+
+class NDArray:
+    """An n-dimensional array on an OpenCL device. Operations enqueue work and return at once;
+    reading (`asnumpy`, `asscalar`, printing) waits for the result."""
+
+    __slots__ = ("_buf", "_offset", "_shape", "_dt", "_ctx", "_grad", "_grad_req", "_node",
+                 "__weakref__")
+    __array_priority__ = 1000.0  # numpy defers `np_array + nd_array` to NDArray.__radd__
+
+    def __init__(self, buf: Buffer, offset: int, shape: tuple, dt, ctx: Context):
+        self._buf = buf
+        self._offset = int(offset)
+        self._shape = tuple(int(d) for d in shape)
+        self._dt = dt
+        self._ctx = ctx
+        self._grad = None
+        self._grad_req = "null"
+        self._node = None
+
+    # -- attributes ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self._shape
+
+    @property
+    def dtype(self):
+        return self._dt.type if hasattr(self._dt, "type") else self._dt.np.type
+
+    @property
+    def context(self) -> Context:
+        return self._ctx
+
+    ctx = context
+
+    @property
+    def size(self) -> int:
+        return prod(self._shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self._shape)
+
+    @property
+    def stype(self) -> str:
+        return "default"
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    @property
+    def device(self):
+        return get_device(self._ctx)
+
+    def view_desc(self) -> mapping.View:
+        """This array as a strided view (dense, C order)."""
+        return mapping.View(self._buf, self._offset, self._shape,
+                            mapping.contiguous_strides(self._shape), self._dt)
+
+    # -- host conversion ---------------------------------------------------------------------
+    def asnumpy(self) -> np.ndarray:
+        """A numpy copy of the array (waits for the work that writes it)."""
+        host = np.empty(self._shape, dtype=self._dt.np)
+        self.device.read(self._buf, host, self._offset * self._dt.np.itemsize)
+        return host
+
+    def asscalar(self):
+        if self.size != 1:
+            raise MXNetError(f"asscalar: the array has shape {self._shape}; only arrays with "
+                             "exactly one element convert to a scalar")
+        return self.asnumpy().reshape(()).item() if False else self.asnumpy().reshape(-1)[0]
+
+    def item(self):
+        return self.asscalar().item()
+
+    def wait_to_read(self):
+        self.device.sync("wait_to_read")
+
+    def astype(self, dtype, copy: bool = True):
+        dt = as_dtype(dtype)
+        if dt is self._dt and not copy:
+            return self
+        return invoke("Cast", [self], {"dtype": dt.name})
+
+    def copy(self):
+        return self.copyto(self._ctx)
+
+    def copyto(self, other):
+        """Copy into `other` (an NDArray of the same shape, or a Context for a new array)."""
+        if isinstance(other, Context):
+            dst = empty(self._shape, ctx=other, dtype=self._dt)
+        elif isinstance(other, NDArray):
+            if other is self:
+                return self
+            if other.shape != self.shape:
+                raise MXNetError(f"copyto: source shape {self.shape} != target shape "
+                                 f"{other.shape}")
+            dst = other
+        else:
+            raise MXNetError(f"copyto: target must be an NDArray or a Context, got "
+                             f"{type(other).__name__}")
+        from . import transfer
+        transfer.copy(self, dst)
+        return dst
+
+    def as_in_context(self, context: Context):
+        return self if context == self._ctx else self.copyto(context)
+
+    as_in_ctx = as_in_context
+
+    def tolist(self):
+        return self.asnumpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        host = self.asnumpy()
+        return host if dtype is None else host.astype(dtype)
+
+    def __repr__(self):
+        shape = "x".join(str(d) for d in self._shape) or "1"
+        return f"\n{self.asnumpy()}\n<NDArray {shape} @{self._ctx}>"
+
+    def __len__(self):
+        if not self._shape:
+            raise MXNetError("len() of a 0-d array")
+        return self._shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self):
+        if self.size != 1:
+            raise MXNetError(f"the truth value of an array with shape {self._shape} is "
+                             "ambiguous; use .asnumpy().any() or .all()")
+        return bool(self.asscalar())
+
+    def __int__(self):
+        return int(self.asscalar())
+
+    def __float__(self):
+        return float(self.asscalar())
+
+    def __index__(self):
+        if self._dt.is_float:
+            raise MXNetError("only integer arrays can be used as an index")
+        return int(self.asscalar())
+
+    __hash__ = object.__hash__
+
+    def __getstate__(self):
+        return {"data": self.asnumpy(), "ctx": str(self._ctx)}
+
+    def __setstate__(self, state):
+        arr = array(state["data"], dtype=state["data"].dtype)
+        for slot in ("_buf", "_offset", "_shape", "_dt", "_ctx"):
+            object.__setattr__(self, slot, getattr(arr, slot))
+        self._grad, self._grad_req, self._node = None, "null", None
+
+    # -- shape views --------------------------------------------------------------------------
+    def reshape(self, *shape, **kwargs):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if shape:
+            kwargs["shape"] = shape
+        return invoke("Reshape", [self], kwargs)
+
+    def _view(self, offset: int, shape: tuple):
+        return NDArray(self._buf, offset, shape, self._dt, self._ctx)
+
+    # -- indexing -----------------------------------------------------------------------------
+    def __getitem__(self, key):
+        from . import indexing
+        return indexing.getitem(self, key)
+
+    def __setitem__(self, key, value):
+        from . import indexing
+        indexing.setitem(self, key, value)
+
+    # -- operators ----------------------------------------------------------------------------
+    def _binary(self, other, op, scalar_op, out=None):
+        if isinstance(other, NDArray):
+            return invoke(op, [self, other], {}, out=out)
+        if isinstance(other, (numbers.Number, np.generic)):
+            return invoke(scalar_op, [self], {"scalar": other}, out=out)
+        if isinstance(other, np.ndarray):
+            return invoke(op, [self, array(other, ctx=self._ctx, dtype=self._dt)], {}, out=out)
+        return NotImplemented
+
+    def _rbinary(self, other, scalar_op, op=None):
+        if isinstance(other, (numbers.Number, np.generic)):
+            return invoke(scalar_op, [self], {"scalar": other})
+        if isinstance(other, np.ndarray) and op is not None:
+            return invoke(op, [array(other, ctx=self._ctx, dtype=self._dt), self], {})
+        return NotImplemented
+
+    def __add__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar")
+    def __sub__(self, o): return self._binary(o, "broadcast_sub", "_minus_scalar")
+    def __mul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar")
+    def __truediv__(self, o): return self._binary(o, "broadcast_div", "_div_scalar")
+    def __mod__(self, o): return self._binary(o, "broadcast_mod", "_mod_scalar")
+    def __pow__(self, o): return self._binary(o, "broadcast_power", "_power_scalar")
+    def __eq__(self, o): return self._binary(o, "broadcast_equal", "_equal_scalar")
+    def __ne__(self, o): return self._binary(o, "broadcast_not_equal", "_not_equal_scalar")
+    def __lt__(self, o): return self._binary(o, "broadcast_lesser", "_lesser_scalar")
+    def __le__(self, o): return self._binary(o, "broadcast_lesser_equal", "_lesser_equal_scalar")
+    def __gt__(self, o): return self._binary(o, "broadcast_greater", "_greater_scalar")
+    def __ge__(self, o):
+        return self._binary(o, "broadcast_greater_equal", "_greater_equal_scalar")
+
+    __div__ = __truediv__
+
+    def __radd__(self, o): return self._rbinary(o, "_plus_scalar", "broadcast_add")
+    def __rsub__(self, o): return self._rbinary(o, "_rminus_scalar", "broadcast_sub")
+    def __rmul__(self, o): return self._rbinary(o, "_mul_scalar", "broadcast_mul")
+    def __rtruediv__(self, o): return self._rbinary(o, "_rdiv_scalar", "broadcast_div")
+    def __rmod__(self, o): return self._rbinary(o, "_rmod_scalar", "broadcast_mod")
+    def __rpow__(self, o): return self._rbinary(o, "_rpower_scalar", "broadcast_power")
+
+    __rdiv__ = __rtruediv__
+
+    def __iadd__(self, o): return self._binary(o, "broadcast_add", "_plus_scalar", out=self)
+    def __isub__(self, o): return self._binary(o, "broadcast_sub", "_minus_scalar", out=self)
+    def __imul__(self, o): return self._binary(o, "broadcast_mul", "_mul_scalar", out=self)
+    def __itruediv__(self, o):
+        return self._binary(o, "broadcast_div", "_div_scalar", out=self)
+    def __imod__(self, o): return self._binary(o, "broadcast_mod", "_mod_scalar", out=self)
+    def __ipow__(self, o): return self._binary(o, "broadcast_power", "_power_scalar", out=self)
+
+    __idiv__ = __itruediv__
+
+    def __neg__(self): return invoke("negative", [self], {})
+    def __pos__(self): return self
+    def __abs__(self): return invoke("abs", [self], {})
+
+
+def empty(shape, ctx: Context | None = None, dtype=None) -> NDArray:
+    """An uninitialised array (MXNet's `mx.nd.empty`)."""
+    if isinstance(shape, numbers.Integral):
+        shape = (int(shape),)
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise MXNetError(f"empty: shape {shape} has a negative dimension")
+    ctx = ctx or current_context()
+    dt = as_dtype(dtype)
+    device = get_device(ctx)
+    device.check_dtype(dt)
+    return NDArray(Buffer(device, prod(shape) * dt.np.itemsize), 0, shape, dt, ctx)
+
+
+def array(source, ctx: Context | None = None, dtype=None) -> NDArray:
+    """An NDArray copied from `source` (an NDArray, a numpy array, a list or a scalar).
+    dtype defaults to source's for arrays and to float32 otherwise, as in MXNet."""
+    if isinstance(source, NDArray):
+        out = source.as_in_context(ctx or source.context)
+        out = out.copy() if out is source else out
+        return out if dtype is None else out.astype(dtype, copy=False)
+    if dtype is None:
+        dtype = source.dtype if isinstance(source, np.ndarray) else np.float32
+        if np.dtype(dtype) == np.bool_:
+            dtype = np.uint8
+    dt = as_dtype(dtype)
+    host = np.ascontiguousarray(np.asarray(source, dtype=dt.np))
+    out = empty(host.shape, ctx, dt)
+    out.device.write(out._buf, host)
+    return out
+
+
+from_numpy_host = array
+
+
+def waitall():
+    """Wait for all queued work on every opened device (MXNet's `mx.nd.waitall`)."""
+    from ..runtime import waitall as _waitall
+    _waitall()
+
+
+def _check_inputs(op, inputs, names):
+    ctx = None
+    for i, x in enumerate(inputs):
+        if not isinstance(x, NDArray):
+            name = names[i] if i < len(names) else f"input {i}"
+            raise MXNetError(f"{op.name}: argument {name} must be an NDArray, got "
+                             f"{type(x).__name__}")
+        if ctx is None:
+            ctx = x.context
+        elif x.context != ctx:
+            desc = ", ".join(f"{names[j] if j < len(names) else j}@{y.context}"
+                             for j, y in enumerate(inputs))
+            raise MXNetError(f"{op.name}: inputs are on different contexts ({desc}); move them "
+                             "to one context with as_in_context()")
+    return ctx
+
+
+def _check_out(op, outs, shapes, dts, ctx):
+    for o, s, d in zip(outs, shapes, dts):
+        if not isinstance(o, NDArray):
+            raise MXNetError(f"{op.name}: out must be an NDArray, got {type(o).__name__}")
+        if o.shape != tuple(s) or o._dt is not d or o.context != ctx:
+            raise MXNetError(f"{op.name}: out has shape {o.shape}, dtype {o._dt.name} on "
+                             f"{o.context}; the result has shape {tuple(s)}, dtype {d.name} "
+                             f"on {ctx}")
+
+
+def invoke(name, inputs, kwargs, out=None):
+    """Run registry op `name` imperatively: check inputs, infer, allocate, enqueue.
+    A failing check raises before any work is queued, so inputs are never half-updated."""
+    op = registry.get(name) if isinstance(name, str) else name
+    kwargs = dict(kwargs)
+    ctx_arg = kwargs.pop("ctx", None)
+    kwargs.pop("name", None)
+    params = op.parse_params(kwargs)
+    names = op.input_names(params, len(inputs))
+    if not op.variadic and len(inputs) != len(names):
+        raise MXNetError(f"{op.name}: expects {len(names)} input(s) {list(names)}, "
+                         f"got {len(inputs)}")
+    ctx = _check_inputs(op, inputs, names) if inputs else None
+    if ctx is None:
+        ctx = Context(ctx_arg) if ctx_arg is not None else current_context()
+    dts = [x._dt for x in inputs]
+    op.check_dtypes(dts)
+    shapes = [tuple(s) for s in op.infer_shape(params, [x.shape for x in inputs])]
+    out_dts = [as_dtype(d) for d in op.infer_type(params, dts)]
+    device = get_device(ctx)
+    for d in out_dts:
+        device.check_dtype(d, op.name)
+    if out is None and op.view is not None:
+        return op.view(params, inputs)
+    if out is not None:
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        _check_out(op, outs, shapes, out_dts, ctx)
+    else:
+        outs = [empty(s, ctx, d) for s, d in zip(shapes, out_dts)]
+    aliased = out is not None and not op.extra.get("inplace") and any(
+        o._buf is x._buf for o in outs for x in inputs)
+    targets = [empty(s, ctx, d) for s, d in zip(shapes, out_dts)] if aliased else outs
+    op.forward(params, inputs, targets)
+    if aliased:
+        for t, o in zip(targets, outs):
+            t.copyto(o)
+    if out is not None:
+        return out
+    return outs[0] if len(outs) == 1 else outs
+
+
+def result_of(*arrays):
+    return result_dtype(*[a._dt for a in arrays])

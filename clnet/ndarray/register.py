@@ -1,0 +1,70 @@
+"""Generate the `mx.nd` functions and NDArray's fluent methods from the op registry.
+
+Each function is a closure with a real signature and a docstring built from the op's Params
+(no source strings passed to exec). Positional arguments fill the op's inputs, then its params
+in declaration order, as MXNet's generated functions do.
+"""
+from __future__ import annotations
+
+import inspect
+
+from ..base import MXNetError
+from ..ops import registry
+from .ndarray import NDArray, invoke
+
+
+def make_function(name: str, op: registry.OpDef):
+    param_names = [p.name for p in op.params]
+
+    def fn(*args, out=None, **kwargs):
+        if op.variadic:
+            inputs = [a for a in args if isinstance(a, NDArray)]
+            extra = list(args[len(inputs):])
+        else:
+            n_in = len(op.input_names(kwargs)) if not callable(op.inputs) else None
+            inputs, extra = [], list(args)
+            names = op.inputs if not callable(op.inputs) else ()
+            while extra and isinstance(extra[0], NDArray):
+                inputs.append(extra.pop(0))
+            for nm in names[len(inputs):]:
+                if nm in kwargs:
+                    inputs.append(kwargs.pop(nm))
+            del n_in
+        for pname, value in zip([p for p in param_names if p not in kwargs], extra):
+            kwargs[pname] = value
+        if len(extra) > len(param_names):
+            raise MXNetError(f"{name}: too many positional arguments")
+        if op.variadic:
+            kwargs.pop("num_args", None)
+        return invoke(op, inputs, kwargs, out=out)
+
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+              for n in (() if op.variadic or callable(op.inputs) else op.inputs)]
+    if op.variadic or callable(op.inputs):
+        params.append(inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL))
+    params += [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY,
+                                 default=None if p.default is registry.REQUIRED else p.default)
+               for p in op.params]
+    params.append(inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, default=None))
+    fn.__signature__ = inspect.Signature(params)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = op.signature_doc()
+    return fn
+
+
+def populate(namespace: dict):
+    """Add every registered op (public names only) to `namespace` and as NDArray methods."""
+    for name, op in registry.all_ops().items():
+        fn = make_function(name, op)
+        namespace.setdefault(name, fn)
+        if not name.startswith("_") and not hasattr(NDArray, name) and (
+                op.variadic or callable(op.inputs) or op.inputs):
+            setattr(NDArray, name, _method(fn))
+
+
+def _method(fn):
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method

@@ -1,0 +1,180 @@
+"""Elementwise ops: unary math, binary with broadcasting, scalar forms, comparisons, casts,
+`where` and `clip`. Each op is one row: a sympy expression over x, y, z (inputs) and s, t
+(scalars); `mapping.run` prints and launches it. Integer forms that sympy cannot say
+(truncating division, numpy's modulo) are raw OpenCL after 'C:'.
+"""
+from __future__ import annotations
+
+from ..base import MXNetError
+from ..dtype import DTYPES, as_dtype, result_dtype
+from . import mapping
+from .registry import OpDef, Param, register
+
+FLOATS = ("float32", "float64", "float16")
+ALL = tuple(DTYPES)
+INTS = tuple(d for d in ALL if d not in FLOATS)
+
+
+def _views_for(outputs, inputs):
+    out = outputs[0].view_desc()
+    views = []
+    for x in inputs:
+        v = x.view_desc()
+        if len(v.shape) == 1 and len(out.shape) > 1 and v.shape[0] == out.shape[0] != 1:
+            # MXNet's `where` with a 1-D condition selects whole rows: align it to axis 0
+            v = v._replace(shape=v.shape + (1,) * (len(out.shape) - 1),
+                           strides=v.strides + (0,) * (len(out.shape) - 1))
+        views.append(mapping.broadcast_view(v, out.shape))
+    return out, views
+
+
+def _expr_for(op: OpDef, dtype) -> str:
+    int_expr = op.extra.get("int_expr")
+    return int_expr if int_expr and not dtype.is_float else op.expr
+
+
+def ew_forward(op: OpDef):
+    """Forward of an elementwise op: one mapping launch; scalar params become s and t."""
+    scalar_names = op.extra.get("scalars", ())
+
+    def forward(params, inputs, outputs):
+        out, ins = _views_for(outputs, inputs)
+        compute = result_dtype(*[x.dtype for x in ins]) if ins else out.dtype
+        if op.extra.get("compute_in_output"):
+            compute = out.dtype
+        scalars = [params[n] for n in scalar_names] + [0] * (2 - len(scalar_names))
+        mapping.run(outputs[0].device, _expr_for(op, compute), op.name, out, ins, scalars,
+                    compute_dtype=compute)
+    return forward
+
+
+def _broadcast_shape(params, shapes):
+    return [mapping.broadcast_shapes(*shapes, what="elementwise operands")]
+
+
+def _promote(params, dts):
+    return [result_dtype(*dts)]
+
+
+def _ew(name, expr, inputs=("data",), params=(), dtypes=None, scalars=(), grad_expr=None,
+        aliases=(), doc="", infer_shape=None, infer_type=None, **extra):
+    op = OpDef(name, inputs=inputs, params=params, expr=expr, grad_expr=grad_expr,
+               dtypes=dtypes, aliases=aliases, doc=doc or f"Elementwise `{expr}`.",
+               extra={"scalars": scalars, "elementwise": True, "inplace": True, **extra})
+    if infer_shape:
+        op.infer_shape = infer_shape
+    if infer_type:
+        op.infer_type = infer_type
+    op.forward = ew_forward(op)
+    return register(op)
+
+
+# -- unary math: name, expression, accepted dtypes -------------------------------------------
+UNARY = [
+    ("exp", "exp(x)", FLOATS), ("log", "log(x)", FLOATS), ("log2", "log(x)/log(2)", FLOATS),
+    ("log10", "log(x)/log(10)", FLOATS), ("log1p", "log(1 + x)", FLOATS),
+    ("expm1", "exp(x) - 1", FLOATS), ("sqrt", "sqrt(x)", FLOATS),
+    ("rsqrt", "1/sqrt(x)", FLOATS), ("cbrt", "x**(1/3)", FLOATS),
+    ("square", "x**2", ALL), ("reciprocal", "1/x", FLOATS), ("negative", "-x", ALL),
+    ("abs", "Abs(x)", ALL), ("sign", "sign(x)", ALL), ("sin", "sin(x)", FLOATS),
+    ("cos", "cos(x)", FLOATS), ("tan", "tan(x)", FLOATS), ("arcsin", "asin(x)", FLOATS),
+    ("arccos", "acos(x)", FLOATS), ("arctan", "atan(x)", FLOATS), ("sinh", "sinh(x)", FLOATS),
+    ("cosh", "cosh(x)", FLOATS), ("tanh", "tanh(x)", FLOATS), ("arcsinh", "asinh(x)", FLOATS),
+    ("arccosh", "acosh(x)", FLOATS), ("arctanh", "atanh(x)", FLOATS),
+    ("sigmoid", "1/(1 + exp(-x))", FLOATS), ("relu", "Max(x, 0)", ALL),
+    ("softrelu", "log(1 + exp(x))", FLOATS), ("softsign", "x/(1 + Abs(x))", FLOATS),
+    ("erf", "erf(x)", FLOATS), ("floor", "floor(x)", FLOATS), ("ceil", "ceiling(x)", FLOATS),
+    ("round", "C:round(x)", FLOATS), ("rint", "rint(x)", FLOATS),
+    ("trunc", "C:trunc(x)", FLOATS), ("fix", "C:trunc(x)", FLOATS),
+    ("degrees", "x*180/pi", FLOATS), ("radians", "x*pi/180", FLOATS),
+    ("logical_not", "C:(CT)(x == (CT)0)", ALL),
+]
+# OpenCL's fabs is float-only; integer abs is a comparison.
+_UNARY_INT = {"abs": "C:(x < (CT)0 ? -x : x)"}
+for _name, _expr, _dtypes in UNARY:
+    _ew(_name, _expr, dtypes=_dtypes, int_expr=_UNARY_INT.get(_name))
+
+# -- binary with broadcasting ----------------------------------------------------------------
+_INT_DIV = "C:(y == (CT)0 ? (CT)0 : x / y)"
+_INT_MOD = ("C:(y == (CT)0 ? (CT)0 : ((x % y) != (CT)0 && ((x % y) < (CT)0) != (y < (CT)0) "
+            "? (x % y) + y : (x % y)))")
+_INT_POW = "C:(CT)rint(pow((float)x, (float)y))"
+BINARY = [
+    ("broadcast_add", "x + y", None, ("elemwise_add", "_plus", "_add", "add")),
+    ("broadcast_sub", "x - y", None, ("elemwise_sub", "_minus", "_sub", "subtract")),
+    ("broadcast_mul", "x*y", None, ("elemwise_mul", "_mul", "multiply")),
+    ("broadcast_div", "x/y", _INT_DIV, ("elemwise_div", "_div", "divide")),
+    ("broadcast_mod", "x - y*floor(x/y)", _INT_MOD, ("_mod", "modulo")),
+    ("broadcast_power", "x**y", _INT_POW, ("_power", "power")),
+    ("broadcast_maximum", "Max(x, y)", None, ("_maximum", "maximum")),
+    ("broadcast_minimum", "Min(x, y)", None, ("_minimum", "minimum")),
+    ("broadcast_hypot", "sqrt(x**2 + y**2)", None, ("_hypot", "hypot")),
+    ("broadcast_equal", "C:(CT)(x == y)", None, ("_equal", "equal")),
+    ("broadcast_not_equal", "C:(CT)(x != y)", None, ("_not_equal", "not_equal")),
+    ("broadcast_greater", "C:(CT)(x > y)", None, ("_greater", "greater")),
+    ("broadcast_greater_equal", "C:(CT)(x >= y)", None, ("_greater_equal", "greater_equal")),
+    ("broadcast_lesser", "C:(CT)(x < y)", None, ("_lesser", "lesser")),
+    ("broadcast_lesser_equal", "C:(CT)(x <= y)", None, ("_lesser_equal", "lesser_equal")),
+    ("broadcast_logical_and", "C:(CT)(x != (CT)0 && y != (CT)0)", None, ("logical_and",)),
+    ("broadcast_logical_or", "C:(CT)(x != (CT)0 || y != (CT)0)", None, ("logical_or",)),
+    ("broadcast_logical_xor", "C:(CT)((x != (CT)0) != (y != (CT)0))", None, ("logical_xor",)),
+]
+for _name, _expr, _int, _aliases in BINARY:
+    _ew(_name, _expr, inputs=("lhs", "rhs"), aliases=_aliases, int_expr=_int,
+        dtypes=FLOATS if _name == "broadcast_hypot" else None,
+        infer_shape=_broadcast_shape, infer_type=_promote)
+
+# -- scalar forms: x op s and s op x -----------------------------------------------------------
+_SCALAR = (Param("scalar", float, 1.0, "the scalar operand"),)
+SCALAR_OPS = [
+    ("_plus_scalar", "x + s", None), ("_minus_scalar", "x - s", None),
+    ("_rminus_scalar", "s - x", None), ("_mul_scalar", "x*s", None),
+    ("_div_scalar", "x/s", _INT_DIV.replace("y", "s")),
+    ("_rdiv_scalar", "s/x", _INT_DIV.replace("x / y", "s / x").replace("y ==", "x ==")),
+    ("_mod_scalar", "x - s*floor(x/s)", _INT_MOD.replace("y", "s")),
+    ("_rmod_scalar", "s - x*floor(s/x)",
+     _INT_MOD.replace("x", "#").replace("y", "x").replace("#", "s")),
+    ("_power_scalar", "x**s", _INT_POW.replace("y", "s")),
+    ("_rpower_scalar", "s**x", _INT_POW.replace("(float)x, (float)y", "(float)s, (float)x")),
+    ("_maximum_scalar", "Max(x, s)", None), ("_minimum_scalar", "Min(x, s)", None),
+    ("_equal_scalar", "C:(CT)(x == s)", None), ("_not_equal_scalar", "C:(CT)(x != s)", None),
+    ("_greater_scalar", "C:(CT)(x > s)", None),
+    ("_greater_equal_scalar", "C:(CT)(x >= s)", None),
+    ("_lesser_scalar", "C:(CT)(x < s)", None), ("_lesser_equal_scalar", "C:(CT)(x <= s)", None),
+]
+for _name, _expr, _int in SCALAR_OPS:
+    _ew(_name, _expr, params=_SCALAR, scalars=("scalar",), int_expr=_int)
+
+
+def _clip_check(params):
+    if params["a_min"] > params["a_max"]:
+        raise MXNetError(f"clip: a_min={params['a_min']} is greater than a_max={params['a_max']}")
+
+
+def _clip_shape(params, shapes):
+    _clip_check(params)
+    return [shapes[0]]
+
+
+_ew("clip", "Min(Max(x, s), t)", params=(Param("a_min", float, doc="lower bound"),
+                                          Param("a_max", float, doc="upper bound")),
+    scalars=("a_min", "a_max"), infer_shape=_clip_shape,
+    doc="Clip each element to [a_min, a_max].")
+
+_ew("Cast", "x", params=(Param("dtype", "dtype", doc="target dtype"),),
+    infer_type=lambda p, dts: [as_dtype(p["dtype"])], aliases=("cast",),
+    compute_in_output=True, doc="Convert to another dtype.")
+_ew("_copy", "x", aliases=("identity",), doc="Copy of the input.")
+_ew("where", "C:(x != (CT)0 ? y : z)", inputs=("condition", "x", "y"),
+    infer_shape=lambda p, s: [_where_shape(s)], infer_type=lambda p, dts: [dts[1]],
+    doc="Elements of x where condition is non-zero, else of y.")
+
+
+def _where_shape(shapes):
+    cond, x, y = shapes
+    if x != y:
+        raise MXNetError(f"where: x shape {x} and y shape {y} must be equal")
+    if cond != x and (len(cond) != 1 or cond[0] != x[0]):
+        raise MXNetError(f"where: condition shape {cond} must equal x's {x} or be 1-D of "
+                         f"length {x[0] if x else 0}")
+    return x
