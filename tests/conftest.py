@@ -8,9 +8,13 @@ import random
 import numpy as np
 import pytest
 
-import clnet as mx
-from clnet.dtype import DTYPES
-from clnet.runtime import discovery, get_device
+# Two pocl CPU devices, so cross-device code is tested on one machine (read when OpenCL
+# enumerates platforms, which clnet does lazily after this line).
+os.environ.setdefault("POCL_DEVICES", "pthread pthread")
+
+import clnet as mx  # noqa: E402
+from clnet.dtype import DTYPES  # noqa: E402
+from clnet.runtime import discovery, get_device  # noqa: E402
 
 
 def _test_contexts():

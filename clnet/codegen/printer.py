@@ -29,7 +29,7 @@ def _printer_class():
             super().__init__({"math_macros": {}})
             self.ctype = ctype
             self.known_functions = dict(self._kf)
-            self.known_functions.update({"Abs": "fabs", "atan2": "atan2", "round": "rint"})
+            self.known_functions.update({"Abs": "fabs", "atan2": "atan2", "ceiling": "ceil"})
 
         def _print_Integer(self, expr):
             return f"(({self.ctype}){int(expr)})"

@@ -181,4 +181,4 @@ def _advanced_setitem(arr, keys, value):
         host[norm] = val
     except (IndexError, ValueError) as err:
         raise MXNetError(f"setitem: {err} (array shape {arr.shape})") from err
-    arr.device.write(arr._buf, np.ascontiguousarray(host), arr._offset * arr._dt.np.itemsize)
+    arr.device.write(arr._buf, np.array(host, order="C"), arr._offset * arr._dt.np.itemsize)

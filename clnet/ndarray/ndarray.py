@@ -280,7 +280,7 @@ def array(source, ctx: Context | None = None, dtype=None) -> NDArray:
         if np.dtype(dtype) == np.bool_:
             dtype = np.uint8
     dt = as_dtype(dtype)
-    host = np.ascontiguousarray(np.asarray(source, dtype=dt.np))
+    host = np.array(source, dtype=dt.np, order="C", copy=True)
     out = empty(host.shape, ctx, dt)
     out.device.write(out._buf, host)
     return out

@@ -22,7 +22,7 @@ def copy(src, dst):
         # The copy runs on the source queue (ordered after src's writers); it first waits for
         # everything already queued on the destination device, which may still use dst.
         marker = cl.enqueue_marker(ddev.queue)
-        wait = [marker] + sdev._take_pending([src._buf, dst._buf])
+        wait = [marker] + (sdev._take_pending([src._buf, dst._buf]) or [])
         evt = cl.enqueue_copy(sdev.queue, dst._buf.cl_buffer, src._buf.cl_buffer,
                               byte_count=nbytes,
                               src_offset=src._offset * src._dt.np.itemsize,

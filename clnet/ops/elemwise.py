@@ -74,7 +74,7 @@ UNARY = [
     ("exp", "exp(x)", FLOATS), ("log", "log(x)", FLOATS), ("log2", "log(x)/log(2)", FLOATS),
     ("log10", "log(x)/log(10)", FLOATS), ("log1p", "log(1 + x)", FLOATS),
     ("expm1", "exp(x) - 1", FLOATS), ("sqrt", "sqrt(x)", FLOATS),
-    ("rsqrt", "1/sqrt(x)", FLOATS), ("cbrt", "x**(1/3)", FLOATS),
+    ("rsqrt", "1/sqrt(x)", FLOATS), ("cbrt", "C:cbrt(x)", FLOATS),
     ("square", "x**2", ALL), ("reciprocal", "1/x", FLOATS), ("negative", "-x", ALL),
     ("abs", "Abs(x)", ALL), ("sign", "sign(x)", ALL), ("sin", "sin(x)", FLOATS),
     ("cos", "cos(x)", FLOATS), ("tan", "tan(x)", FLOATS), ("arcsin", "asin(x)", FLOATS),
@@ -98,13 +98,16 @@ for _name, _expr, _dtypes in UNARY:
 _INT_DIV = "C:(y == (CT)0 ? (CT)0 : x / y)"
 _INT_MOD = ("C:(y == (CT)0 ? (CT)0 : ((x % y) != (CT)0 && ((x % y) < (CT)0) != (y < (CT)0) "
             "? (x % y) + y : (x % y)))")
+# numpy's float modulo: fmod, moved into the divisor's sign (x - y*floor(x/y) is off by y
+# when x/y rounds up to an integer)
+_FLOAT_MOD = "C:(fmod(x, y) != (CT)0 && (fmod(x, y) < (CT)0) != (y < (CT)0) ? fmod(x, y) + y : fmod(x, y))"
 _INT_POW = "C:(CT)rint(pow((float)x, (float)y))"
 BINARY = [
     ("broadcast_add", "x + y", None, ("elemwise_add", "_plus", "_add", "add")),
     ("broadcast_sub", "x - y", None, ("elemwise_sub", "_minus", "_sub", "subtract")),
     ("broadcast_mul", "x*y", None, ("elemwise_mul", "_mul", "multiply")),
     ("broadcast_div", "x/y", _INT_DIV, ("elemwise_div", "_div", "divide")),
-    ("broadcast_mod", "x - y*floor(x/y)", _INT_MOD, ("_mod", "modulo")),
+    ("broadcast_mod", _FLOAT_MOD, _INT_MOD, ("_mod", "modulo")),
     ("broadcast_power", "x**y", _INT_POW, ("_power", "power")),
     ("broadcast_maximum", "Max(x, y)", None, ("_maximum", "maximum")),
     ("broadcast_minimum", "Min(x, y)", None, ("_minimum", "minimum")),
@@ -131,8 +134,8 @@ SCALAR_OPS = [
     ("_rminus_scalar", "s - x", None), ("_mul_scalar", "x*s", None),
     ("_div_scalar", "x/s", _INT_DIV.replace("y", "s")),
     ("_rdiv_scalar", "s/x", _INT_DIV.replace("x / y", "s / x").replace("y ==", "x ==")),
-    ("_mod_scalar", "x - s*floor(x/s)", _INT_MOD.replace("y", "s")),
-    ("_rmod_scalar", "s - x*floor(s/x)",
+    ("_mod_scalar", _FLOAT_MOD.replace("y", "s"), _INT_MOD.replace("y", "s")),
+    ("_rmod_scalar", _FLOAT_MOD.replace("x", "#").replace("y", "x").replace("#", "s"),
      _INT_MOD.replace("x", "#").replace("y", "x").replace("#", "s")),
     ("_power_scalar", "x**s", _INT_POW.replace("y", "s")),
     ("_rpower_scalar", "s**x", _INT_POW.replace("(float)x, (float)y", "(float)s, (float)x")),

@@ -1,0 +1,176 @@
+"""NDArray throughput: clnet against numpy and (when importable) PyTorch, same machine, same run.
+
+Workloads (float32): elementwise `tanh(a*b+a)` on 4M elements (GB/s, counting the two inputs
+read and the output written once), `sum` of 16M elements (GB/s of input read) and matrix
+products n x n x n for n = 256..2048 (GFLOP/s, 2 n^3 flops). Each figure is the median of
+timed repeats after warm-up runs; clnet calls are followed by `mx.nd.waitall()` inside the
+timed region, so queued work is counted.
+
+    python benchmarks/bench_ndarray.py            # full run
+    python benchmarks/bench_ndarray.py --quick    # fewer repeats, under 2 minutes
+    python benchmarks/bench_ndarray.py --ctx gpu:0
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import clnet as mx  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+try:  # the GEMM benchmark owns matrix-product timing; reuse it when it is there
+    import bench_gemm
+except ImportError:
+    bench_gemm = None
+
+ELEMWISE_N = 4 * 2**20
+SUM_N = 16 * 2**20
+GEMM_SIZES = (256, 512, 1024, 2048)
+
+
+def median_time(fn, repeats: int, warmup: int) -> float:
+    """Median wall time of `fn()` in seconds over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def synced(fn):
+    """`fn` followed by a wait for every queued clnet command."""
+    def run():
+        fn()
+        mx.nd.waitall()
+    return run
+
+
+def _measure(fn, repeats, warmup, work: float):
+    """work / median time, or the error text when the framework cannot run it."""
+    try:
+        return work / median_time(fn, repeats, warmup)
+    except Exception as err:  # a missing op or driver problem: report it, keep going
+        return f"{type(err).__name__}: {err}".splitlines()[0][:120]
+
+
+def bench_elemwise(ctx, repeats, warmup) -> dict:
+    rng = np.random.RandomState(0)
+    a, b = (rng.uniform(-1, 1, ELEMWISE_N).astype(np.float32) for _ in range(2))
+    gbytes = 3 * ELEMWISE_N * 4 / 1e9
+    out = {}
+    ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
+    out["clnet"] = _measure(synced(lambda: mx.nd.tanh(ca * cb + ca)), repeats, warmup, gbytes)
+    out["numpy"] = _measure(lambda: np.tanh(a * b + a), repeats, warmup, gbytes)
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        out["torch"] = _measure(lambda: torch.tanh(ta * tb + ta), repeats, warmup, gbytes)
+    return out
+
+
+def bench_sum(ctx, repeats, warmup) -> dict:
+    x = np.random.RandomState(1).uniform(0, 1, SUM_N).astype(np.float32)
+    gbytes = SUM_N * 4 / 1e9
+    out = {}
+    cx = mx.nd.array(x, ctx=ctx)
+    out["clnet"] = _measure(synced(lambda: mx.nd.sum(cx)), repeats, warmup, gbytes)
+    out["numpy"] = _measure(lambda: x.sum(), repeats, warmup, gbytes)
+    if torch is not None:
+        tx = torch.from_numpy(x)
+        out["torch"] = _measure(lambda: tx.sum(), repeats, warmup, gbytes)
+    return out
+
+
+def bench_dot(n, ctx, repeats, warmup) -> dict:
+    if bench_gemm is not None and hasattr(bench_gemm, "gflops"):
+        return bench_gemm.gflops(n, ctx=ctx, repeats=repeats, warmup=warmup,
+                                 torch_too=torch is not None)
+    rng = np.random.RandomState(n)
+    a, b = (rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
+    gflop = 2.0 * n ** 3 / 1e9
+    out = {}
+    ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
+    out["clnet"] = _measure(synced(lambda: mx.nd.dot(ca, cb)), repeats, warmup, gflop)
+    out["numpy"] = _measure(lambda: a @ b, repeats, warmup, gflop)
+    if torch is not None:
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        out["torch"] = _measure(lambda: ta @ tb, repeats, warmup, gflop)
+    return out
+
+
+def _cell(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else "n/a"
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}" if isinstance(a, float) and isinstance(b, float) and b else "-"
+
+
+def format_table(rows: list, peers: list) -> str:
+    """rows: (workload, unit, {framework: figure or error text})."""
+    head = ["workload", "unit", "clnet"] + peers + [f"clnet/{p}" for p in peers]
+    table = [head]
+    notes = []
+    for name, unit, figures in rows:
+        table.append([name, unit, _cell(figures.get("clnet"))]
+                     + [_cell(figures.get(p)) for p in peers]
+                     + [_ratio(figures.get("clnet"), figures.get(p)) for p in peers])
+        notes += [f"{name} / {fw}: {v}" for fw, v in figures.items() if isinstance(v, str)]
+    widths = [max(len(r[c]) for r in table) for c in range(len(head))]
+    lines = ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
+                       for c, (cell, w) in enumerate(zip(r, widths))) for r in table]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines + (["", "n/a:"] + ["  " + n for n in notes] if notes else []))
+
+
+def describe(ctx) -> str:
+    from clnet.runtime import get_device
+    dev = get_device(ctx)
+    parts = [f"clnet {mx.__version__} on {ctx}: {dev.name} ({dev.compute_units} CUs)",
+             f"numpy {np.__version__}",
+             f"python {platform.python_version()}, {os.cpu_count()} CPU(s)"]
+    if torch is not None:
+        parts.insert(2, f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    return "; ".join(parts)
+
+
+def parse_ctx(text: str) -> mx.Context:
+    kind, _, index = text.partition(":")
+    return mx.Context(kind, int(index or 0))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under 2 minutes)")
+    parser.add_argument("--ctx", type=parse_ctx, default=mx.cpu(), help="cpu, gpu or gpu:i")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (5 if args.quick else 20)
+    warmup = 1 if args.quick else 3
+    print(describe(args.ctx))
+    print(f"median of {repeats} runs after {warmup} warm-up run(s)\n", flush=True)
+    rows = [("tanh(a*b+a) 4M", "GB/s", bench_elemwise(args.ctx, repeats, warmup)),
+            ("sum 16M", "GB/s", bench_sum(args.ctx, repeats, warmup))]
+    for n in GEMM_SIZES:
+        rows.append((f"dot n={n}", "GFLOP/s", bench_dot(n, args.ctx, repeats, warmup)))
+    peers = ["numpy"] + (["torch"] if torch is not None else [])
+    print(format_table(rows, peers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""Reductions and softmax: sum, mean, prod, max, min, nansum, nanprod, norm, argmax, argmin,
+softmax, log_softmax and softmin over axes of dense arrays, with MXNet 1.x's params and
+output shapes (a full reduction gives shape (1,), not a 0-d array).
+
+Every kernel of a dtype lives in one program rendered from `kernels/reduce.cl`. The input is
+seen as (outer, len, inner) with the reduced axes merged into `len`; when the reduced axes are
+not one block (e.g. axes 0 and 2 of a 3-D array) `mapping.run` first copies them to the end.
+Rows too few to occupy the device are split into chunks reduced in two stages.
+
+Accumulation: float16 in float, other types in their own type, as MXNet does (so integer
+sums and products wrap on overflow, and the mean of integers is the integer quotient).
+Elementwise maps and the transposing copy belong to `mapping`; gradients to autodiff.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..base import MXNetError, prod
+from ..codegen import templates
+from ..dtype import DTYPES, DTypeInfo
+from ..runtime import Buffer
+from . import mapping
+from .registry import OpDef, Param, register
+
+FLOATS = ("float32", "float64", "float16")
+ALL = tuple(DTYPES)
+
+_POST_NONE, _POST_MEAN, _POST_SQRT = 0, 1, 2
+# Rows shorter than this are never split: each work-item should stream a long stretch.
+_MIN_CHUNK = 8192
+_MAX_LOCAL = 64
+
+
+# -- program per dtype ---------------------------------------------------------------------
+def _limits(dt: DTypeInfo) -> tuple:
+    if dt.is_float:
+        return "(-INFINITY)", "INFINITY"
+    info = np.iinfo(dt.np)
+    # the most negative literal is written as a difference, as C requires
+    low = f"({info.min + 1}L - 1)" if info.min else "0"
+    return low, f"{info.max}L"
+
+
+def source(dt: DTypeInfo) -> str:
+    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl)."""
+    at = templates.compute_ctype(dt)
+    low, high = _limits(dt)
+    defines = {"T": dt.ctype, "T8": f"{dt.ctype}8", "AT": at, "AT8": f"{at}8",
+               "SUFFIX": dt.suffix, "T_LOWEST": low, "T_HIGHEST": high,
+               "IS_FLOAT": int(dt.is_float)}
+    return templates.render("reduce", defines, (dt,))
+
+
+def _acc_dtype(dt: DTypeInfo) -> np.dtype:
+    return np.dtype(np.float32) if dt.name == "float16" else dt.np
+
+
+# -- axes and layout -----------------------------------------------------------------------
+def reduced_axes(op: str, shape: tuple, axis, exclude: bool = False) -> tuple:
+    """Sorted non-negative axes that `axis` (None, int or tuple; negative counts from the
+    end) reduces, with range and duplicate checks naming the op, axis and shape."""
+    ndim = len(shape)
+    if axis is None or (not isinstance(axis, int) and len(axis) == 0):
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    norm = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise MXNetError(f"{op}: axis {a} is out of range for an input of shape {shape} "
+                             f"(ndim {ndim}); use an axis in [{-ndim}, {ndim - 1}]")
+        norm.append(a % ndim)
+    if len(set(norm)) != len(norm):
+        raise MXNetError(f"{op}: axis {axis} has duplicates (input shape {shape})")
+    if exclude:
+        return tuple(a for a in range(ndim) if a not in norm)
+    return tuple(sorted(norm))
+
+
+def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
+    """MXNet's output shape: reduced axes become 1 (keepdims) or vanish; nothing left gives
+    (1,)."""
+    if keepdims:
+        return tuple(1 if a in axes else d for a, d in enumerate(shape))
+    out = tuple(d for a, d in enumerate(shape) if a not in axes)
+    return out or (1,)
+
+
+class Layout(NamedTuple):
+    outer: int
+    len: int
+    inner: int
+    perm: tuple | None  # axis order to copy the input into first, when needed
+
+
+def layout(shape: tuple, axes: tuple) -> Layout:
+    """(outer, len, inner) of `shape` reducing `axes`; size-1 dims join any group."""
+    groups = []  # [size, reduced] runs of neighbouring dims
+    for a, d in enumerate(shape):
+        if d == 1:
+            continue
+        red = a in axes
+        if groups and groups[-1][1] == red:
+            groups[-1][0] *= d
+        else:
+            groups.append([d, red])
+    flags = "".join("R" if red else "K" for _, red in groups)
+    sizes = [d for d, _ in groups]
+    if flags in ("", "K", "R", "KR", "RK", "KRK"):
+        r = flags.find("R")
+        if r < 0:
+            return Layout(prod(sizes), 1, 1, None)
+        return Layout(prod(sizes[:r]), sizes[r], prod(sizes[r + 1:]), None)
+    kept = tuple(a for a in range(len(shape)) if a not in axes)
+    return Layout(prod(shape[a] for a in kept), prod(shape[a] for a in axes), 1,
+                  kept + tuple(axes))
+
+
+def _rows_of(x, lay: Layout):
+    """(buffer, offset) holding x in the layout's order (a transposing copy if needed)."""
+    if lay.perm is None:
+        return x._buf, x._offset
+    v = x.view_desc()
+    src = v._replace(shape=tuple(v.shape[a] for a in lay.perm),
+                     strides=tuple(v.strides[a] for a in lay.perm))
+    buf = Buffer(x.device, max(x.size, 1) * x._dt.np.itemsize)
+    dst = mapping.View(buf, 0, src.shape, mapping.contiguous_strides(src.shape), x._dt)
+    mapping.run(x.device, "x", "_copy", dst, [src])
+    return buf, 0
+
+
+# -- launching ------------------------------------------------------------------------------
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(int(n), 1).bit_length() - 1)
+
+
+def _ndrange(n0: int, n1: int, units: int):
+    """Global and local sizes of a 2-D launch over (n0, n1), padded to the local size: up to
+    64 work-items per group, but enough groups to feed every compute unit."""
+    l0 = min(_pow2_floor(2 * n0 - 1), _MAX_LOCAL)
+    l1 = max(1, min(_MAX_LOCAL // l0, _pow2_floor(max(n1 // (4 * units), 1))))
+    return (-(-n0 // l0) * l0, -(-n1 // l1) * l1), (l0, l1)
+
+
+def _chunks(device, outputs: int, length: int) -> tuple:
+    """(nchunks, chunk): split long rows when there are too few of them for the device."""
+    target = 16 * device.compute_units
+    if outputs >= target or length <= _MIN_CHUNK:
+        return 1, max(length, 1)
+    n = min(-(-length // _MIN_CHUNK), -(-target // outputs))
+    chunk = -(-(-(-length // n)) // 8) * 8  # a multiple of 8 keeps chunks T8-aligned
+    return -(-length // chunk), chunk
+
+
+def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
+    """Reduce x over `axes` into `out` with kernel op `kop` (sum nansum prod nanprod max min
+    l1 l2), `comb` merging partial results (sum prod max min) and `post` finishing."""
+    if out.size == 0:
+        return
+    device, dt = x.device, x._dt
+    lay = layout(x.shape, axes)
+    buf, off = _rows_of(x, lay)
+    src = source(dt)
+    nchunks, chunk = _chunks(device, lay.outer * lay.inner, lay.len)
+    count = np.int64(lay.len)
+    gsize, lsize = _ndrange(lay.inner, lay.outer * nchunks, device.compute_units)
+    part = out._buf
+    if nchunks > 1:
+        part = Buffer(device, lay.outer * nchunks * lay.inner * _acc_dtype(dt).itemsize)
+    knl = device.kernel(src, f"reduce_{kop}_{dt.suffix}")
+    args = [buf.cl_buffer, np.int64(off), out._buf.cl_buffer, np.int64(out._offset),
+            part.cl_buffer, np.int64(lay.outer), np.int64(lay.len), np.int64(lay.inner),
+            np.int64(nchunks), np.int64(chunk), np.int32(post), count]
+    device.enqueue(knl, gsize, lsize, args, [buf, out._buf, part])
+    if nchunks > 1:
+        knl = device.kernel(src, f"combine_{comb}_{dt.suffix}")
+        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
+        args = [part.cl_buffer, np.int64(lay.outer), np.int64(nchunks), np.int64(lay.inner),
+                out._buf.cl_buffer, np.int64(out._offset), np.int32(post), count]
+        device.enqueue(knl, gsize, lsize, args, [part, out._buf])
+
+
+def enqueue_arg(kop: str, x, out, axes: tuple):
+    """Index of the first maximum (kop 'max') or minimum ('min') over `axes` (one axis, or
+    all of them for the flattened index)."""
+    if out.size == 0:
+        return
+    device, dt = x.device, x._dt
+    lay = layout(x.shape, axes)
+    src = source(dt)
+    nchunks, chunk = _chunks(device, lay.outer * lay.inner, lay.len)
+    gsize, lsize = _ndrange(lay.inner, lay.outer * nchunks, device.compute_units)
+    n_part = lay.outer * nchunks * lay.inner
+    part, part_idx = out._buf, out._buf
+    if nchunks > 1:
+        part = Buffer(device, n_part * _acc_dtype(dt).itemsize)
+        part_idx = Buffer(device, n_part * 8)
+    knl = device.kernel(src, f"reduce_arg{kop}_{dt.suffix}")
+    args = [x._buf.cl_buffer, np.int64(x._offset), out._buf.cl_buffer, np.int64(out._offset),
+            part.cl_buffer, part_idx.cl_buffer, np.int64(lay.outer), np.int64(lay.len),
+            np.int64(lay.inner), np.int64(nchunks), np.int64(chunk)]
+    device.enqueue(knl, gsize, lsize, args, [x._buf, out._buf, part, part_idx])
+    if nchunks > 1:
+        knl = device.kernel(src, f"combine_arg{kop}_{dt.suffix}")
+        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
+        args = [part.cl_buffer, part_idx.cl_buffer, np.int64(lay.outer), np.int64(nchunks),
+                np.int64(lay.inner), out._buf.cl_buffer, np.int64(out._offset)]
+        device.enqueue(knl, gsize, lsize, args, [part, part_idx, out._buf])
+
+
+# -- sum, mean, prod, max, min, nansum, nanprod ----------------------------------------------
+_AXES_DOC = ("the axis or axes to reduce; None (or ()) reduces all of them, negative values "
+             "count from the end")
+_AXES_PARAMS = (
+    Param("axis", "axes", None, _AXES_DOC),
+    Param("keepdims", bool, False, "keep the reduced axes as dimensions of size one"),
+    Param("exclude", bool, False, "reduce over the axes NOT in `axis` instead"),
+)
+
+
+def _check_nonempty(op: str, shape: tuple, axes: tuple):
+    """max, min, argmax and argmin have no identity: an empty reduction is an error."""
+    empty = [a for a in axes if shape[a] == 0]
+    if empty:
+        raise MXNetError(f"{op}: cannot reduce over axis {empty[0]} of size 0 (input shape "
+                         f"{shape}); {op} of an empty sequence is undefined")
+
+
+def _axes_shape(name: str, needs_items: bool):
+    def infer_shape(params, shapes):
+        shape = tuple(shapes[0])
+        axes = reduced_axes(name, shape, params["axis"], params.get("exclude", False))
+        if needs_items:
+            _check_nonempty(name, shape, axes)
+        return [reduced_shape(shape, axes, params["keepdims"])]
+    return infer_shape
+
+
+def _axes_forward(name: str, kop: str, comb: str, post: int):
+    def forward(params, inputs, outputs):
+        x = inputs[0]
+        axes = reduced_axes(name, x.shape, params["axis"], params.get("exclude", False))
+        enqueue_reduce(kop, comb, post, x, outputs[0], axes)
+    return forward
+
+
+# name, kernel op, partial combiner, finishing step, aliases, what it computes
+REDUCTIONS = [
+    ("sum", "sum", "sum", _POST_NONE, ("sum_axis",), "Sum of the elements over axes."),
+    ("mean", "sum", "sum", _POST_MEAN, (),
+     "Mean of the elements over axes (the integer quotient for integer dtypes, as MXNet)."),
+    ("prod", "prod", "prod", _POST_NONE, (), "Product of the elements over axes."),
+    ("nansum", "nansum", "sum", _POST_NONE, (), "Sum over axes, treating NaN as zero."),
+    ("nanprod", "nanprod", "prod", _POST_NONE, (), "Product over axes, treating NaN as one."),
+    ("max", "max", "max", _POST_NONE, ("max_axis",),
+     "Maximum over axes (NaN if any element is NaN)."),
+    ("min", "min", "min", _POST_NONE, ("min_axis",),
+     "Minimum over axes (NaN if any element is NaN)."),
+]
+for _name, _kop, _comb, _post, _aliases, _doc in REDUCTIONS:
+    register(OpDef(_name, params=_AXES_PARAMS, aliases=_aliases, dtypes=ALL,
+                   infer_shape=_axes_shape(_name, _kop in ("max", "min")),
+                   forward=_axes_forward(_name, _kop, _comb, _post),
+                   doc=_doc + " Integer dtypes accumulate in their own type.",
+                   extra={"reduce": _kop}))
+
+
+# -- norm ------------------------------------------------------------------------------------
+def _norm_forward(params, inputs, outputs):
+    x = inputs[0]
+    axes = reduced_axes("norm", x.shape, params["axis"])
+    if params["ord"] == 1:
+        enqueue_reduce("l1", "sum", _POST_NONE, x, outputs[0], axes)
+    else:
+        enqueue_reduce("l2", "sum", _POST_SQRT, x, outputs[0], axes)
+
+
+register(OpDef(
+    "norm", dtypes=FLOATS, forward=_norm_forward,
+    params=(Param("ord", int, 2, "order of the norm: 1 or 2", choices=(1, 2)),
+            Param("axis", "axes", None, _AXES_DOC + "; a 2-tuple gives the Frobenius norm "
+                  "(ord=2) of the matrices it spans"),
+            Param("keepdims", bool, False, "keep the reduced axes as dimensions of size one")),
+    infer_shape=_axes_shape("norm", False),
+    doc="L1 (sum of |x|) or L2 (square root of the sum of squares) norm over axes."))
+
+
+# -- argmax, argmin ---------------------------------------------------------------------------
+def _arg_axes(name: str, shape: tuple, axis) -> tuple:
+    return reduced_axes(name, shape, None if axis is None else (axis,))
+
+
+def _arg_shape(name: str):
+    def infer_shape(params, shapes):
+        shape = tuple(shapes[0])
+        axes = _arg_axes(name, shape, params["axis"])
+        _check_nonempty(name, shape, axes)
+        return [reduced_shape(shape, axes, params["keepdims"])]
+    return infer_shape
+
+
+def _arg_forward(name: str, kop: str):
+    def forward(params, inputs, outputs):
+        x = inputs[0]
+        enqueue_arg(kop, x, outputs[0], _arg_axes(name, x.shape, params["axis"]))
+    return forward
+
+
+for _name, _kop in (("argmax", "max"), ("argmin", "min")):
+    register(OpDef(
+        _name, dtypes=ALL, infer_shape=_arg_shape(_name), forward=_arg_forward(_name, _kop),
+        params=(Param("axis", int, None, "the axis to search; None searches the flattened "
+                      "input"),
+                Param("keepdims", bool, False, "keep the axis as a dimension of size one")),
+        doc=f"Index of the first {_kop}imum along an axis, in the input's dtype (as MXNet); "
+            "the first NaN counts as the extreme."))
+
+
+# -- softmax, log_softmax, softmin -----------------------------------------------------------
+_SOFTMAX_PARAMS = (
+    Param("axis", int, -1, "the axis to normalise over"),
+    Param("temperature", float, None, "divide the input by this before exponentiating "
+          "(None means 1)"),
+)
+
+
+def _softmax_shape(name: str):
+    def infer_shape(params, shapes):
+        shape = tuple(shapes[0])
+        reduced_axes(name, shape, params["axis"])
+        if params["temperature"] is not None and params["temperature"] == 0:
+            raise MXNetError(f"{name}: temperature must be non-zero")
+        return [shape]
+    return infer_shape
+
+
+def _softmax_forward(name: str, sign: float, mode: int):
+    def forward(params, inputs, outputs):
+        x, out = inputs[0], outputs[0]
+        if x.size == 0:
+            return
+        device, dt = x.device, x._dt
+        lay = layout(x.shape, reduced_axes(name, x.shape, params["axis"]))
+        temperature = params["temperature"] or 1.0
+        knl = device.kernel(source(dt), f"softmax_{dt.suffix}")
+        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
+        args = [x._buf.cl_buffer, np.int64(x._offset), out._buf.cl_buffer,
+                np.int64(out._offset), np.int64(lay.outer), np.int64(lay.len),
+                np.int64(lay.inner), _acc_dtype(dt).type(sign / temperature), np.int32(mode)]
+        device.enqueue(knl, gsize, lsize, args, [x._buf, out._buf])
+    return forward
+
+
+for _name, _sign, _mode, _doc in (
+        ("softmax", 1.0, 0, "exp(x / t) normalised to sum to 1 along `axis`."),
+        ("log_softmax", 1.0, 1, "log(softmax(x)) along `axis`, computed stably."),
+        ("softmin", -1.0, 0, "softmax(-x / t) along `axis`.")):
+    register(OpDef(_name, params=_SOFTMAX_PARAMS, dtypes=FLOATS,
+                   infer_shape=_softmax_shape(_name), forward=_softmax_forward(_name, _sign,
+                                                                                _mode),
+                   doc=_doc))

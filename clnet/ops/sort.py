@@ -1,0 +1,266 @@
+"""Ordering ops: `sort`, `argsort` and `topk`, with MXNet 1.x's names, params and output types.
+
+Owns the ordering kernels (`kernels/sort.cl`): the data, seen as dense (pre, n, post) around the
+sorted axis, is gathered into rows of (key, index) pairs padded to a power of two, sorted by a
+bitonic network (passes of short distance run in local memory, the others one launch each),
+and the first k of each row are scattered straight into the output's layout, so moving the
+axis last and back costs no extra copies. The order is total (ties by index, NaN after every
+number when ascending, first when descending), so argsort equals numpy's stable argsort.
+Allocation and argument checking are `ndarray.invoke`'s; the gradient is not defined here.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import MXNetError, prod
+from ..codegen import templates
+from ..dtype import as_dtype
+from ..runtime import Buffer
+from .registry import OpDef, Param, register
+
+INDEX_DTYPES = ("uint8", "int32", "int64", "float16", "float32", "float64")
+RET_TYPES = ("value", "indices", "mask", "both")
+_LOCAL = 64  # global sizes are rounded up to a multiple of this
+_MAX_GROUP = 256  # work-items per group in the local-memory kernel (2x as many keys)
+
+# Largest integer each index dtype holds exactly: indices past it are refused, as in MXNet.
+_EXACT = {"uint8": 2**8 - 1, "int32": 2**31 - 1, "int64": 2**63 - 1, "float16": 2**11,
+          "float32": 2**24, "float64": 2**53}
+
+_AXIS_DOC = ("Axis along which to sort. If None, the flattened array is used. Default is -1.")
+_ASC_DOC = "Whether to sort in ascending or descending order."
+_DTYPE_DOC = ("DType of the output indices. An error is raised if the selected data type "
+              "cannot represent every index exactly.")
+
+
+# -- params and shapes -------------------------------------------------------------------------
+def _axis(op: str, axis, shape: tuple):
+    """The sorted axis as a non-negative int, or None for the flattened array."""
+    if axis is None:
+        return None
+    if isinstance(axis, tuple):
+        if len(axis) != 1:
+            raise MXNetError(f"{op}: axis must be a single int or None, got {axis}")
+        axis = axis[0]
+    axis = int(axis)
+    if not -len(shape) <= axis < len(shape) or not shape:
+        raise MXNetError(f"{op}: axis {axis} is out of range for data of shape {shape} "
+                         f"(ndim {len(shape)}); use -ndim <= axis < ndim, or axis=None to "
+                         "sort the flattened array")
+    return axis % len(shape)
+
+
+def _layout(shape: tuple, axis) -> tuple:
+    """(pre, n, post): the data seen as dense 3-D around the sorted axis."""
+    if axis is None:
+        return 1, prod(shape), 1
+    return prod(shape[:axis]), shape[axis], prod(shape[axis + 1:])
+
+
+def _k(op: str, k: int, n: int, shape: tuple, axis) -> int:
+    """MXNet's k: values < 1 select the whole axis; more than the axis holds is an error."""
+    if k < 1:
+        return n
+    if k > n:
+        where = "the flattened data" if axis is None else f"axis {axis}"
+        raise MXNetError(f"{op}: k={k} is larger than the length {n} of {where} (data shape "
+                         f"{shape}); use k <= {n}, or k < 1 to select the whole axis")
+    return k
+
+
+def _out_shape(shape: tuple, axis, kk: int) -> tuple:
+    if axis is None:
+        return (kk,)
+    return shape[:axis] + (kk,) + shape[axis + 1:]
+
+
+def _check_index_dtype(op: str, dtype: str, n: int):
+    if n - 1 > _EXACT[dtype]:
+        raise MXNetError(f"{op}: dtype {dtype} cannot represent the indices of an axis of length "
+                         f"{n} exactly; use dtype='int64' (or int32)")
+
+
+def _plan(op: str, params: dict, shape: tuple) -> tuple:
+    """(axis, out_shape, k) for topk-like params (sort and argsort: k = whole axis)."""
+    name = op
+    axis = params.get("axis", -1)
+    if not shape and name == "argsort":
+        axis = None  # MXNet's argsort of a 0-d array gives shape (1,) whatever the axis
+    axis = _axis(name, axis, shape)
+    n = _layout(shape, axis)[1]
+    kk = _k(name, params.get("k", 0), n, shape, axis)
+    if params.get("ret_typ") == "mask":
+        return axis, shape, kk
+    return axis, _out_shape(shape, axis, kk), kk
+
+
+def _sort_shape(params, in_shapes):
+    return [_plan("sort", params, in_shapes[0])[1]]
+
+
+def _argsort_shape(params, in_shapes):
+    axis, out, _ = _plan("argsort", params, in_shapes[0])
+    _check_index_dtype("argsort", params["dtype"], _layout(in_shapes[0], axis)[1])
+    return [out]
+
+
+def _topk_shape(params, in_shapes):
+    axis, out, _ = _plan("topk", params, in_shapes[0])
+    if params["ret_typ"] in ("indices", "both"):
+        _check_index_dtype("topk", params["dtype"], _layout(in_shapes[0], axis)[1])
+    return [out, out] if params["ret_typ"] == "both" else [out]
+
+
+def _topk_type(params, in_dtypes):
+    ret = params["ret_typ"]
+    if ret == "indices":
+        return [as_dtype(params["dtype"])]
+    if ret == "both":
+        return [in_dtypes[0], as_dtype(params["dtype"])]
+    return [in_dtypes[0]]
+
+
+# -- kernels ------------------------------------------------------------------------------------
+def _source(dt, idt) -> tuple:
+    """Rendered program for data dtype `dt` and index dtype `idt`, and its kernel suffix."""
+    suffix = f"{dt.suffix}_{idt.suffix}"
+    defines = {"T": dt.ctype, "TI": idt.ctype, "IS_FLOAT": int(dt.is_float), "SUFFIX": suffix}
+    return templates.render("sort", defines, (dt, idt)), suffix
+
+
+def _round(n: int) -> tuple:
+    return (-(-n // _LOCAL) * _LOCAL,)
+
+
+def _group_size(dev, knl, p: int, itemsize: int) -> int:
+    """Work-items per group of the local-memory kernel: a power of two, at most p/2, within
+    the kernel's and the device's limits (2w keys and 2w ints in local memory)."""
+    import pyopencl as cl
+    limit = min(_MAX_GROUP, p // 2, knl.get_work_group_info(
+        cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device))
+    local_mem = dev.cl_device.local_mem_size
+    w = 1
+    while w * 2 <= limit and 4 * w * (itemsize + 4) <= local_mem // 2:
+        w *= 2
+    return w
+
+
+def _bitonic(dev, src: str, suffix: str, keys: Buffer, idx: Buffer, rows: int, n: int,
+             p: int, itemsize: int, asc: bool):
+    """Enqueue the bitonic network over rows x p pairs: the short passes of every stage in
+    local memory, the long ones (distance >= 2w) one global launch each."""
+    import pyopencl as cl
+    knl_local = dev.kernel(src, f"sort_local_{suffix}")
+    knl_global = dev.kernel(src, f"sort_global_{suffix}")
+    w = _group_size(dev, knl_local, p, itemsize)
+    chunk = 2 * w
+    pairs = rows * p // 2
+    common = [keys.cl_buffer, idx.cl_buffer, np.int32(n), np.int64(p)]
+    local_mem = [cl.LocalMemory(chunk * itemsize), cl.LocalMemory(chunk * 4)]
+
+    def local(k_lo, k_hi):
+        dev.enqueue(knl_local, (pairs,), (w,), common + [np.int64(k_lo), np.int64(k_hi),
+                                                        np.int32(asc)] + local_mem, (keys, idx))
+
+    local(2, chunk)
+    k = 2 * chunk
+    while k <= p:
+        j = k // 2
+        while j >= chunk:
+            dev.enqueue(knl_global, _round(pairs), None,
+                        common + [np.int64(k), np.int64(j), np.int32(asc), np.int64(pairs)],
+                        (keys, idx))
+            j //= 2
+        local(k, k)
+        k *= 2
+
+
+def order(data, axis, kk: int, asc: bool, values=None, indices=None, mask=None):
+    """Sort `data` (an NDArray) along `axis` (None: flattened) and write the first `kk` of
+    each line: values and/or indices in the output layout (axis kept in place, length kk),
+    or a 0/1 mask of data's shape. Enqueues only; outputs are NDArrays or None."""
+    dev = data.device
+    dt = data._dt
+    idt = indices._dt if indices is not None else as_dtype("float32")
+    pre, n, post = _layout(data.shape, axis)
+    rows = pre * post
+    if rows * n == 0 or kk == 0:
+        return
+    if n > 2**31 - 1:
+        raise MXNetError(f"sort: an axis of length {n} is longer than the 2**31 - 1 supported")
+    src, suffix = _source(dt, idt)
+    p = 1 << (n - 1).bit_length()
+    itemsize = dt.np.itemsize
+    keys = Buffer(dev, rows * p * itemsize)
+    idx = Buffer(dev, rows * p * 4)
+    total = rows * p
+    dev.enqueue(dev.kernel(src, f"sort_init_{suffix}"), _round(total), None,
+                [data._buf.cl_buffer, np.int64(data._offset), np.int32(n), np.int64(post),
+                 np.int64(p), np.int64(total), keys.cl_buffer, idx.cl_buffer],
+                (data._buf, keys, idx))
+    if p > 1:
+        _bitonic(dev, src, suffix, keys, idx, rows, n, p, itemsize, asc)
+    sizes = [np.int64(p), np.int64(kk), np.int64(post), np.int64(rows * kk)]
+    if values is not None:
+        dev.enqueue(dev.kernel(src, f"sort_values_{suffix}"), _round(rows * kk), None,
+                    [keys.cl_buffer] + sizes + [values._buf.cl_buffer,
+                                                np.int64(values._offset)], (keys, values._buf))
+    if indices is not None:
+        dev.enqueue(dev.kernel(src, f"sort_indices_{suffix}"), _round(rows * kk), None,
+                    [idx.cl_buffer] + sizes + [indices._buf.cl_buffer,
+                                               np.int64(indices._offset)], (idx, indices._buf))
+    if mask is not None:
+        dev.enqueue(dev.kernel(src, f"sort_mask_{suffix}"), _round(rows * n), None,
+                    [idx.cl_buffer, np.int32(n), np.int64(p), np.int64(kk), np.int64(post),
+                     np.int64(rows * n), mask._buf.cl_buffer, np.int64(mask._offset)],
+                    (idx, mask._buf))
+
+
+# -- ops ----------------------------------------------------------------------------------------
+def _sort_forward(params, inputs, outputs):
+    axis, _, kk = _plan("sort", params, inputs[0].shape)
+    order(inputs[0], axis, kk, params["is_ascend"], values=outputs[0])
+
+
+def _argsort_forward(params, inputs, outputs):
+    axis, _, kk = _plan("argsort", params, inputs[0].shape)
+    order(inputs[0], axis, kk, params["is_ascend"], indices=outputs[0])
+
+
+def _topk_forward(params, inputs, outputs):
+    axis, _, kk = _plan("topk", params, inputs[0].shape)
+    ret = params["ret_typ"]
+    outs = {"value": {"values": outputs[0]}, "indices": {"indices": outputs[0]},
+            "mask": {"mask": outputs[0]},
+            "both": {"values": outputs[0], "indices": outputs[-1]}}[ret]
+    order(inputs[0], axis, kk, params["is_ascend"], **outs)
+
+
+_AXIS = Param("axis", "axes", -1, _AXIS_DOC)
+
+register(OpDef(
+    "sort", params=(_AXIS, Param("is_ascend", bool, True, _ASC_DOC)),
+    infer_shape=_sort_shape, forward=_sort_forward,
+    doc="Sorts the data along an axis (NaN last when ascending, first when descending)."))
+
+register(OpDef(
+    "argsort", params=(_AXIS, Param("is_ascend", bool, True, _ASC_DOC),
+                       Param("dtype", "dtype", "float32", _DTYPE_DOC, choices=INDEX_DTYPES)),
+    infer_shape=_argsort_shape, infer_type=lambda params, dts: [as_dtype(params["dtype"])],
+    forward=_argsort_forward,
+    doc="Indices that sort the data along an axis; ties keep their order (a stable sort)."))
+
+register(OpDef(
+    "topk", params=(
+        Param("axis", "axes", -1, "Axis along which to choose the top k indices. If None, the "
+              "flattened array is used. Default is -1."),
+        Param("k", int, 1, "Number of top elements to select; k < 1 selects the whole axis."),
+        Param("ret_typ", str, "indices", "'value': the top k values, 'indices': their "
+              "indices, 'mask': a 0/1 array of the data's shape marking them, 'both': values "
+              "and indices.", choices=RET_TYPES),
+        Param("is_ascend", bool, False, "Whether to choose the k smallest (True) or largest "
+              "elements."),
+        Param("dtype", "dtype", "float32", _DTYPE_DOC, choices=INDEX_DTYPES)),
+    infer_shape=_topk_shape, infer_type=_topk_type, forward=_topk_forward,
+    num_outputs=lambda params: 2 if params["ret_typ"] == "both" else 1,
+    doc="The top k elements (or their indices, or a mask of them) along an axis."))

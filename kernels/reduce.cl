@@ -1,0 +1,296 @@
+/* Reductions and softmax over an (outer, len, inner) view of a dense array: element
+ * (o, r, i) is at in[in_off + (o * len + r) * inner + i]; output (o, i) at out[out_off +
+ * o * inner + i]. One program per dtype holds every kernel: the op is a compile-time constant
+ * handed to always-inline bodies, so each kernel is specialised without extra defines.
+ *
+ * Parameters (defines prepended by clnet.codegen.templates.render):
+ *   T, T8           element type and its 8-vector
+ *   AT, AT8         accumulator type (float for half, else T) and its 8-vector
+ *   SUFFIX          dtype suffix of the kernel names, e.g. f32
+ *   T_LOWEST        identity of max (-INFINITY for floats, the type's minimum for integers)
+ *   T_HIGHEST       identity of min
+ *   IS_FLOAT        1 for floating types: enables norm, softmax and the NaN-aware paths
+ *
+ * Kernels, 2-D launch: dimension 0 walks inner (padded, guarded by i < inner), dimension 1
+ * walks outer * nchunks (padded, guarded); len is split into nchunks chunks of `chunk`:
+ *   reduce_<op>_SUFFIX   op in sum nansum prod nanprod max min l1 l2: reduces chunk g of
+ *                        row (o, i); with nchunks == 1 writes finish(acc) to out (as T),
+ *                        else the accumulator to part[(o * nchunks + g) * inner + i] (AT)
+ *   combine_<op>_SUFFIX  op in sum prod max min: reduces part over the nchunks axis, writes
+ *                        finish(acc) to out
+ *   reduce_arg<op>_SUFFIX, combine_arg<op>_SUFFIX   op in max min: the same for the index of
+ *                        the first extreme (first NaN wins, as numpy); partials are value +
+ *                        long index; the index is written as T (MXNet's argmax dtype)
+ *   softmax_SUFFIX       dimension 1 walks outer only; y = scale * x, out = exp(y - max) / sum
+ *                        (mode 0) or y - max - log(sum) (mode 1)
+ * finish: post 0 keeps acc, 1 divides by count (mean), 2 takes sqrt (l2 norm).
+ * Contiguous rows (inner == 1) are read as T8 through a cast pointer after a scalar head that
+ * aligns the address, with two vector accumulators.
+ */
+#ifndef T
+#define T float
+#define T8 float8
+#define AT float
+#define AT8 float8
+#define SUFFIX f32
+#define T_LOWEST (-INFINITY)
+#define T_HIGHEST INFINITY
+#define IS_FLOAT 1
+#endif
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define KN(base) CAT(base, SUFFIX)
+#define CONV_(t) convert_##t
+#define CONV(t) CONV_(t)
+#define INLINE static inline __attribute__((always_inline))
+
+#define OP_SUM 0
+#define OP_NANSUM 1
+#define OP_PROD 2
+#define OP_NANPROD 3
+#define OP_MAX 4
+#define OP_MIN 5
+#define OP_L1 6
+#define OP_L2 7
+
+/* NaN handling only where NaN exists: integer types get the plain forms. */
+#if IS_FLOAT
+#define ABS(x, V) fabs(x)
+#define UNLESS_NAN(x, alt) ((x) == (x) ? (x) : (alt))
+#define NAN_OR(a, c) ((a) != (a) || (c))
+#else
+#define ABS(x, V) ((x) < (V)0 ? -(x) : (x))
+#define UNLESS_NAN(x, alt) (x)
+#define NAN_OR(a, c) (c)
+#endif
+
+/* map: what an element contributes; comb: how contributions merge (NaN-propagating max/min,
+ * as numpy). Written once for scalars (suffix 1) and 8-vectors (suffix 8). */
+#define DEFINE_OPS(V, S)                                                          \
+INLINE V map##S(const int op, const V x) {                                        \
+    switch (op) {                                                                 \
+    case OP_NANSUM: return UNLESS_NAN(x, (V)0);                                   \
+    case OP_NANPROD: return UNLESS_NAN(x, (V)1);                                  \
+    case OP_L1: return ABS(x, V);                                                 \
+    case OP_L2: return x * x;                                                     \
+    default: return x;                                                            \
+    }                                                                             \
+}                                                                                 \
+INLINE V comb##S(const int op, const V a, const V b) {                            \
+    switch (op) {                                                                 \
+    case OP_PROD: case OP_NANPROD: return a * b;                                  \
+    case OP_MAX: return NAN_OR(a, a >= b) ? a : b;                                \
+    case OP_MIN: return NAN_OR(a, a <= b) ? a : b;                                \
+    default: return a + b;                                                        \
+    }                                                                             \
+}
+DEFINE_OPS(AT, 1)
+DEFINE_OPS(AT8, 8)
+
+INLINE AT ident(const int op) {
+    switch (op) {
+    case OP_PROD: case OP_NANPROD: return (AT)1;
+    case OP_MAX: return (AT)(T_LOWEST);
+    case OP_MIN: return (AT)(T_HIGHEST);
+    default: return (AT)0;
+    }
+}
+
+INLINE AT finish(const int post, const AT acc, const long count) {
+#if IS_FLOAT
+    if (post == 1) return acc / (AT)count;
+    if (post == 2) return sqrt(acc);
+#else
+    if (post == 1) return count ? acc / (AT)count : (AT)0;
+#endif
+    return acc;
+}
+
+/* Pairwise fold of the 8 lanes. */
+INLINE AT fold8(const int op, const AT8 v) {
+    const AT a = comb1(op, comb1(op, v.s0, v.s1), comb1(op, v.s2, v.s3));
+    const AT b = comb1(op, comb1(op, v.s4, v.s5), comb1(op, v.s6, v.s7));
+    return comb1(op, a, b);
+}
+
+/* Reduce p[r0:r1] (contiguous): scalar head up to a T8-aligned address, T8 body, scalar
+ * tail. */
+INLINE AT reduce_contig(const int op, __global const T *p, const long r0, const long r1) {
+    const long mis = (long)(((size_t)(p + r0) % sizeof(T8)) / sizeof(T));
+    const long h = min(r1, r0 + (mis ? 8 - mis : 0));
+    AT acc = ident(op);
+    for (long r = r0; r < h; ++r) acc = comb1(op, acc, map1(op, (AT)p[r]));
+    const long nv = (r1 - h) / 8;
+    __global const T8 *v = (__global const T8 *)(p + h);
+    AT8 a0 = (AT8)(ident(op)), a1 = a0;
+    long k = 0;
+    for (; k + 2 <= nv; k += 2) {
+        a0 = comb8(op, a0, map8(op, CONV(AT8)(v[k])));
+        a1 = comb8(op, a1, map8(op, CONV(AT8)(v[k + 1])));
+    }
+    if (k < nv) a0 = comb8(op, a0, map8(op, CONV(AT8)(v[k])));
+    acc = comb1(op, acc, fold8(op, comb8(op, a0, a1)));
+    for (long r = h + nv * 8; r < r1; ++r) acc = comb1(op, acc, map1(op, (AT)p[r]));
+    return acc;
+}
+
+#define REDUCE_ARGS __global const T *in, const long in_off, __global T *out,          \
+    const long out_off, __global AT *part, const long outer, const long len,            \
+    const long inner, const long nchunks, const long chunk, const int post,             \
+    const long count
+#define REDUCE_PASS in, in_off, out, out_off, part, outer, len, inner, nchunks, chunk,  \
+    post, count
+
+INLINE void reduce_body(const int op, REDUCE_ARGS) {
+    const long i = get_global_id(0), og = get_global_id(1);
+    if (i >= inner || og >= outer * nchunks) return;
+    const long o = og / nchunks, g = og - o * nchunks;
+    const long r0 = g * chunk, r1 = min(r0 + chunk, len);
+    AT acc;
+    if (inner == 1) {
+        acc = reduce_contig(op, in + in_off + o * len, r0, r1);
+    } else {
+        __global const T *p = in + in_off + o * len * inner + i;
+        acc = ident(op);
+        for (long r = r0; r < r1; ++r) acc = comb1(op, acc, map1(op, (AT)p[r * inner]));
+    }
+    if (nchunks == 1)
+        out[out_off + o * inner + i] = (T)finish(post, acc, count);
+    else
+        part[og * inner + i] = acc;
+}
+
+#define COMBINE_ARGS __global const AT *part, const long outer, const long nchunks,      \
+    const long inner, __global T *out, const long out_off, const int post, const long count
+#define COMBINE_PASS part, outer, nchunks, inner, out, out_off, post, count
+
+INLINE void combine_body(const int op, COMBINE_ARGS) {
+    const long i = get_global_id(0), o = get_global_id(1);
+    if (i >= inner || o >= outer) return;
+    __global const AT *p = part + o * nchunks * inner + i;
+    AT acc = ident(op);
+    for (long g = 0; g < nchunks; ++g) acc = comb1(op, acc, p[g * inner]);
+    out[out_off + o * inner + i] = (T)finish(post, acc, count);
+}
+
+#define REDUCE_KERNEL(name, op)                                                   \
+__kernel void KN(reduce_##name)(REDUCE_ARGS) { reduce_body(op, REDUCE_PASS); }
+#define COMBINE_KERNEL(name, op)                                                  \
+__kernel void KN(combine_##name)(COMBINE_ARGS) { combine_body(op, COMBINE_PASS); }
+
+REDUCE_KERNEL(sum, OP_SUM)
+REDUCE_KERNEL(nansum, OP_NANSUM)
+REDUCE_KERNEL(prod, OP_PROD)
+REDUCE_KERNEL(nanprod, OP_NANPROD)
+REDUCE_KERNEL(max, OP_MAX)
+REDUCE_KERNEL(min, OP_MIN)
+COMBINE_KERNEL(sum, OP_SUM)
+COMBINE_KERNEL(prod, OP_PROD)
+COMBINE_KERNEL(max, OP_MAX)
+COMBINE_KERNEL(min, OP_MIN)
+#if IS_FLOAT
+REDUCE_KERNEL(l1, OP_L1)
+REDUCE_KERNEL(l2, OP_L2)
+#endif
+
+/* v beats the best so far: strictly greater (less), or the first NaN. */
+INLINE bool better(const int op, const AT v, const AT best) {
+#if IS_FLOAT
+    if (v != v) return best == best;
+#endif
+    return op == OP_MAX ? v > best : v < best;
+}
+
+#define ARG_ARGS __global const T *in, const long in_off, __global T *out,             \
+    const long out_off, __global AT *part, __global long *part_idx, const long outer,   \
+    const long len, const long inner, const long nchunks, const long chunk
+
+INLINE void reduce_arg_body(const int op, ARG_ARGS) {
+    const long i = get_global_id(0), og = get_global_id(1);
+    if (i >= inner || og >= outer * nchunks) return;
+    const long o = og / nchunks, g = og - o * nchunks;
+    const long r0 = g * chunk, r1 = min(r0 + chunk, len);
+    __global const T *p = in + in_off + o * len * inner + i;
+    AT best = ident(op);
+    long idx = r0;
+    for (long r = r0; r < r1; ++r) {
+        const AT v = (AT)p[r * inner];
+        if (better(op, v, best)) {
+            best = v;
+            idx = r;
+        }
+    }
+    if (nchunks == 1) {
+        out[out_off + o * inner + i] = (T)idx;
+    } else {
+        part[og * inner + i] = best;
+        part_idx[og * inner + i] = idx;
+    }
+}
+
+#define ARG_COMBINE_ARGS __global const AT *part, __global const long *part_idx,         \
+    const long outer, const long nchunks, const long inner, __global T *out,            \
+    const long out_off
+
+/* Chunks are visited in order, so ties keep the earlier index. */
+INLINE void combine_arg_body(const int op, ARG_COMBINE_ARGS) {
+    const long i = get_global_id(0), o = get_global_id(1);
+    if (i >= inner || o >= outer) return;
+    const long base = o * nchunks * inner + i;
+    AT best = part[base];
+    long idx = part_idx[base];
+    for (long g = 1; g < nchunks; ++g) {
+        const AT v = part[base + g * inner];
+        if (better(op, v, best)) {
+            best = v;
+            idx = part_idx[base + g * inner];
+        }
+    }
+    out[out_off + o * inner + i] = (T)idx;
+}
+
+__kernel void KN(reduce_argmax)(ARG_ARGS) {
+    reduce_arg_body(OP_MAX, in, in_off, out, out_off, part, part_idx, outer, len, inner,
+                    nchunks, chunk);
+}
+__kernel void KN(reduce_argmin)(ARG_ARGS) {
+    reduce_arg_body(OP_MIN, in, in_off, out, out_off, part, part_idx, outer, len, inner,
+                    nchunks, chunk);
+}
+__kernel void KN(combine_argmax)(ARG_COMBINE_ARGS) {
+    combine_arg_body(OP_MAX, part, part_idx, outer, nchunks, inner, out, out_off);
+}
+__kernel void KN(combine_argmin)(ARG_COMBINE_ARGS) {
+    combine_arg_body(OP_MIN, part, part_idx, outer, nchunks, inner, out, out_off);
+}
+
+#if IS_FLOAT
+/* Three passes over the row: max of y = scale * x, sum of exp(y - max) (softmax stores the
+ * exponentials in out), then normalise. */
+__kernel void KN(softmax)(__global const T *in, const long in_off, __global T *out,
+                          const long out_off, const long outer, const long len,
+                          const long inner, const AT scale, const int mode)
+{
+    const long i = get_global_id(0), o = get_global_id(1);
+    if (i >= inner || o >= outer) return;
+    __global const T *p = in + in_off + o * len * inner + i;
+    __global T *q = out + out_off + o * len * inner + i;
+    AT m = -INFINITY;
+    for (long r = 0; r < len; ++r) m = comb1(OP_MAX, m, scale * (AT)p[r * inner]);
+    AT s = (AT)0;
+    if (mode == 0) {
+        for (long r = 0; r < len; ++r) {
+            const AT e = exp(scale * (AT)p[r * inner] - m);
+            s += e;
+            q[r * inner] = (T)e;
+        }
+        const AT inv = (AT)1 / s;
+        for (long r = 0; r < len; ++r) q[r * inner] = (T)((AT)q[r * inner] * inv);
+    } else {
+        for (long r = 0; r < len; ++r) s += exp(scale * (AT)p[r * inner] - m);
+        const AT shift = m + log(s);
+        for (long r = 0; r < len; ++r) q[r * inner] = (T)(scale * (AT)p[r * inner] - shift);
+    }
+}
+#endif

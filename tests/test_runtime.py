@@ -1,0 +1,189 @@
+"""Devices, contexts, memory pool, program cache, asynchronous ordering and sync mode."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import clnet as mx
+from clnet.base import MXNetError
+from clnet.runtime import device as rdevice, discovery, get_device
+
+
+def test_context_values():
+    assert mx.cpu() == mx.cpu(0) == mx.Context("cpu", 0) == mx.Context(mx.cpu(0))
+    assert mx.gpu(1) != mx.cpu(1) and str(mx.gpu(1)) == "gpu(1)"
+    assert len({mx.cpu(0), mx.cpu(0), mx.gpu(0)}) == 2
+    assert mx.gpu(2).device_type == "gpu" and mx.gpu(2).device_id == 2
+    with pytest.raises(MXNetError, match="device_type 'tpu' is unknown"):
+        mx.Context("tpu", 0)
+
+
+def test_context_scoping_nested_and_thread_local():
+    assert mx.current_context() == mx.cpu(0)
+    with mx.Context("gpu", 3):
+        assert mx.current_context() == mx.gpu(3)
+        with mx.cpu(1):
+            assert mx.current_context() == mx.cpu(1)
+            seen = []
+            t = threading.Thread(target=lambda: seen.append(mx.current_context()))
+            t.start()
+            t.join()
+            assert seen == [mx.cpu(0)]
+        assert mx.current_context() == mx.gpu(3)
+    assert mx.current_context() == mx.cpu(0)
+
+
+def test_arrays_follow_the_scoped_context():
+    if len(discovery.devices_of_kind("cpu")) < 2:
+        pytest.skip("needs two OpenCL CPU devices (POCL_DEVICES='pthread pthread')")
+    with mx.cpu(1):
+        x = mx.nd.ones((3,))
+        assert x.context == mx.cpu(1)
+    y = x.as_in_context(mx.cpu(0)) * 2
+    assert y.context == mx.cpu(0) and np.array_equal(y.asnumpy(), [2, 2, 2])
+    assert x.as_in_context(mx.cpu(1)) is x
+
+
+def test_num_gpus_counts_gpu_devices():
+    assert mx.context.num_gpus() == len(discovery.devices_of_kind("gpu", missing_ok=True))
+
+
+def test_missing_gpu_error_says_how_to_fix():
+    if mx.context.num_gpus() > 0:
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(MXNetError, match=r"gpu\(0\) does not exist.*pocl"):
+        mx.nd.ones((2,), ctx=mx.gpu(0))
+
+
+def test_no_platform_error_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(discovery, "all_devices", lambda: ())
+    with pytest.raises(MXNetError, match="no OpenCL platform found.*pip install "
+                                         "pocl-binary-distribution"):
+        discovery.find("cpu", 0)
+
+
+def test_clnet_devices_pins_the_choice(monkeypatch):
+    name = discovery.full_name(*discovery.devices_of_kind("cpu")[0])
+    monkeypatch.setenv("CLNET_DEVICES", "cpu=no-such-device")
+    assert discovery.devices_of_kind("cpu") == []
+    monkeypatch.setenv("CLNET_DEVICES", f"cpu={name.split('/')[-1].strip()[:6]}")
+    assert discovery.devices_of_kind("cpu")
+    monkeypatch.setenv("CLNET_DEVICES", "tpu=x")
+    with pytest.raises(MXNetError, match="CLNET_DEVICES item 'tpu=x'"):
+        discovery.devices_of_kind("cpu")
+
+
+def test_import_opens_no_device_and_no_sympy():
+    code = ("import sys, clnet; from clnet.runtime import device; "
+            "assert not device._devices, 'device opened'; "
+            "assert 'sympy' not in sys.modules, 'sympy imported'; "
+            "assert 'pyopencl' not in sys.modules, 'pyopencl imported'; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_memory_info_tracks_use_and_pool(ctx):
+    before = mx.context.memory_info(ctx)
+    x = mx.nd.zeros((1000, 1000), ctx=ctx)
+    during = mx.context.memory_info(ctx)
+    assert during["in_use"] >= before["in_use"] + 4_000_000
+    assert during["peak"] >= during["in_use"]
+    del x
+    after = mx.context.memory_info(ctx)
+    assert after["in_use"] == before["in_use"]
+    assert after["pooled"] >= 4_000_000
+    y = mx.nd.zeros((1000, 1000), ctx=ctx)  # reuses the pooled buffer
+    assert mx.context.memory_info(ctx)["allocations"] == after["allocations"]
+    del y
+    ctx.empty_cache()
+    assert mx.context.memory_info(ctx)["pooled"] == 0
+
+
+def test_out_of_memory_retries_then_names_bytes(ctx, monkeypatch):
+    import pyopencl as cl
+    pool = get_device(ctx).pool
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise cl.MemoryError("clCreateBuffer", cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE,
+                             "refused")
+    monkeypatch.setattr(cl, "Buffer", refuse)
+    with pytest.raises(MXNetError, match=r"out of device memory on .*asked 4000000 bytes"):
+        mx.nd.empty((1000, 1000), ctx=ctx)
+    assert len(calls) == 2 and pool.pooled == 0
+
+
+def test_unsupported_dtype_error(ctx):
+    dev = get_device(ctx)
+    if dev.has_fp16:
+        pytest.skip("device supports float16")
+    with pytest.raises(MXNetError, match="float16 needs the OpenCL extension cl_khr_fp16"):
+        mx.nd.zeros((2,), dtype="float16")
+    with pytest.raises(MXNetError, match="dtype bool is not supported"):
+        mx.nd.zeros((2,), dtype=bool)
+    with pytest.raises(MXNetError, match="dtype complex64 is not supported"):
+        mx.nd.zeros((2,), dtype=np.complex64)
+
+
+def test_work_is_ordered_without_host_waits(ctx):
+    # a chain of in-place updates and reads: each must see the previous write
+    x = mx.nd.zeros((100000,), ctx=ctx)
+    snapshots = []
+    for i in range(20):
+        x += 1
+        snapshots.append(x * 1)  # a read of x queued before the next write
+    assert [s.asnumpy()[-1] for s in snapshots] == list(range(1, 21))
+
+
+def test_cross_device_copy_is_ordered():
+    if len(discovery.devices_of_kind("cpu")) < 2:
+        pytest.skip("needs two OpenCL CPU devices (POCL_DEVICES='pthread pthread')")
+    a = mx.nd.zeros((200000,), ctx=mx.cpu(0))
+    for _ in range(5):
+        a += 1
+    b = a.copyto(mx.cpu(1))
+    a += 100  # must not leak into b: the copy was queued before
+    b *= 2
+    assert b.asnumpy()[0] == 10 and a.asnumpy()[0] == 105
+    c = mx.nd.ones((200000,), ctx=mx.cpu(0))
+    b.copyto(c)
+    assert np.array_equal(c.asnumpy(), b.asnumpy())
+
+
+def _cache_run(cache_dir):
+    code = ("import clnet as mx; from clnet.runtime import device;"
+            "x = mx.nd.array([1., 2.]); y = (mx.nd.exp(x) + x * 3).asnumpy();"
+            "print(device.build_stats['source_builds'], device.build_stats['binary_loads'])")
+    env = dict(os.environ, CLNET_CACHE_DIR=str(cache_dir))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True)
+    return [int(v) for v in out.stdout.split()]
+
+
+def test_second_process_builds_nothing_the_first_built(tmp_path):
+    first = _cache_run(tmp_path)
+    second = _cache_run(tmp_path)
+    assert first[0] >= 3 and first[1] == 0
+    assert second == [0, first[0]]
+
+
+def test_sync_mode_runs_each_op_to_completion(monkeypatch, ctx):
+    calls = []
+    dev = get_device(ctx)
+    monkeypatch.setenv("CLNET_SYNC", "1")
+    monkeypatch.setattr(dev, "sync", lambda what="operation": calls.append(what))
+    mx.nd.ones((4,)) + mx.nd.ones((4,))
+    assert any("broadcast_add" in c for c in calls)
+
+
+def test_device_listing_and_identity(ctx):
+    dev = get_device(ctx)
+    assert dev.global_mem_size > 0 and dev.compute_units > 0
+    assert dev.ctx == ctx and get_device(ctx) is dev
+    assert rdevice.cache_dir().endswith("kernels")
