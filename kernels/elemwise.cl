@@ -8,8 +8,12 @@
  *   EXPR        expression over x, y, z (the inputs, as CT) and s, t (scalar arguments, CT)
  *   SUFFIX      kernel-name suffix: op and dtype, e.g. sigmoid_f32
  *   VEC         elements per work-item in the contiguous kernel
+ *   VW          (optional) vector width of ew_vec; defined only when every operand has type CT
+ *               and EXPR is valid on vectors (no comparisons or ternaries)
  * Kernels, 1-D launch, n passed as long, global size rounded up (guarded by i < n):
  *   ew_contig_SUFFIX   every operand contiguous from its offset
+ *   ew_vec_SUFFIX      the same, one VW-wide vector per work-item, loaded through a vector
+ *                      pointer (offsets must be multiples of VW); n counts vectors
  *   ew_strided_SUFFIX  operands given by ndim <= 8 dims (shape, strides in elements; stride 0
  *                      broadcasts, negative strides walk backwards), dims left-aligned in long8
  */
@@ -56,6 +60,39 @@ __kernel void KN(ew_contig)(const long n, __global TO *out, const long out_off
         out[out_off + i] = (TO)(EXPR);
     }
 }
+
+#ifdef VW
+#define VCAT_(a, b) a##b
+#define VCAT(a, b) VCAT_(a, b)
+#define VT VCAT(CT, VW)
+
+/* NOTE: pocl: vload/vstore and fma() compile to slow calls; a cast vector pointer does not. */
+__kernel void KN(ew_vec)(const long n, __global VT *out, const long out_off
+#if NIN >= 1
+    , __global const VT *a, const long a_off
+#endif
+#if NIN >= 2
+    , __global const VT *b, const long b_off
+#endif
+#if NIN >= 3
+    , __global const VT *c, const long c_off
+#endif
+    , const CT s, const CT t)
+{
+    const long i = get_global_id(0);
+    if (i >= n) return;
+#if NIN >= 1
+    const VT x = a[a_off + i];
+#endif
+#if NIN >= 2
+    const VT y = b[b_off + i];
+#endif
+#if NIN >= 3
+    const VT z = c[c_off + i];
+#endif
+    out[out_off + i] = EXPR;
+}
+#endif
 
 #define UNPACK(name, v) const long name[8] = {v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7}
 

@@ -1,32 +1,43 @@
 /* GEMM: C = alpha * op(A) * op(B) + beta * C, batched, any shape, any transpose.
  *
  * op(A) is M x K and op(B) is K x N; each is read through (row stride, column stride) in
- * elements, so a transpose is a swap of strides and dense NDArrays need no copy. Batches are
- * given by a batch stride per operand (0 repeats one matrix for every batch).
+ * elements, so a transpose is a swap of strides and no operand is copied first. Each operand
+ * has a batch stride (0 repeats one matrix for every batch). C is row-major with row stride
+ * ldc and a batch stride.
  *
  * Parameters (defines prepended by clnet.codegen.templates.render):
  *   T       element type of A, B and C (float, double, half)
- *   CT      compute type: packed panels and accumulators (float for half)
- *   CTV     vector of VW CT values (float8): B panels are loaded through a CTV pointer
+ *   CT      compute type of packed panels and accumulators (float for half)
+ *   CTV     vector of VW CT values (float8): B panels are read through a CTV pointer
  *   VW      vector width of CTV
- *   MR      rows of C per work-item in gemm_micro (register block height)
- *   NV      CTV vectors per row of the register block, so NR = NV * VW columns
- *   VSTORE  1 when T == CT: full blocks of C are stored as CTV where aligned
+ *   MR      rows of C in a register block
+ *   NV      CTV vectors per register-block row, so a block is MR x NR, NR = NV * VW
+ *   KU      k values handled by one work-item of the pack kernels
+ *   VSTORE  1 when T == CT: aligned full blocks of C are read and written as CTV
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
- * Kernels (sizes and strides are long arguments, so one build serves every shape):
- *   gemm_pack_a_SUFFIX  op(A) -> panels of MR rows, k-major: panel p, k, r at
- *                       (p * K + k) * MR + r; rows past M are zero.
- *                       3-D launch (K, ceil(M / MR), batch).
- *   gemm_pack_b_SUFFIX  op(B) -> panels of NR columns, k-major: panel q, k, c at
- *                       (q * K + k) * NR + c; columns past N are zero.
- *                       3-D launch (K, ceil(N / NR), batch).
- *   gemm_micro_SUFFIX   one MR x NR block of C per work-item from one A and one B panel,
- *                       accumulated in MR * NV CTV registers over all of K.
- *                       3-D launch (ceil(M / MR), ceil(N / NR), batch), rounded up to the
- *                       local size (guarded).
- *   gemm_direct_SUFFIX  no packing: one element of C per work-item straight from the strided
- *                       operands; for products too small to repay the packing launches.
- *                       3-D launch (N, M, batch), rounded up (guarded).
+ * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
+ *
+ * Kernels:
+ *   gemm_pack_a_SUFFIX  op(A) -> row panels of MR rows (rows past M are zero), cut along k
+ *                       into blocks of KC (a multiple of KU, or >= K): block k0 holds every
+ *                       panel's rows k0..k0+kc-1,
+ *                       element (p, k, r) at k0 * P * MR + (p * kc + k - k0) * MR + r.
+ *                       Keeping a block's panels together stops the panels a work-item walks
+ *                       from aliasing in cache when K is a multiple of 1024.
+ *                       Launch (ceil(K / KU), P = ceil(M / MR), batch).
+ *   gemm_pack_b_SUFFIX  op(B) -> column panels of NR columns (columns past N are zero),
+ *                       element (q, k, c) at (q * K + k) * NR + c.
+ *                       Launch (ceil(K / KU), Q = ceil(N / NR), batch).
+ *   gemm_micro_SUFFIX   work-item (q, g, batch) computes the MR x NR blocks of C in column
+ *                       panel q and row panels g * PM .. g * PM + PM - 1: for each k block
+ *                       (B's KC x NR piece stays in L1 across the PM row panels) it sums
+ *                       MR x NR products in MR * NV CTV registers and adds them to C.
+ *                       Launch (Q rounded up to the local size LQ, ceil(P / PM), batch),
+ *                       local (LQ, 1, 1): a work-group's work-items reuse one A block.
+ *   gemm_direct_SUFFIX  no packing: work-item (q, i, batch) computes row i, columns
+ *                       q * NR .. q * NR + NR - 1 of C straight from the strided operands,
+ *                       for products too small to repay the packing launches.
+ *                       Launch (ceil(N / NR), M, batch), rounded up to the local size.
  * beta == 0 never reads C, so an uninitialised output cannot leak NaN into the result.
  * Products are written `a * b + c`: on pocl fma()/mad() compile to slow calls.
  */
@@ -37,6 +48,7 @@
 #define VW 8
 #define MR 4
 #define NV 2
+#define KU 8
 #define VSTORE 1
 #define SUFFIX f32
 #endif
@@ -46,101 +58,121 @@
 #define CAT(a, b) CAT_(a, b)
 #define KN(base) CAT(base, SUFFIX)
 
-__kernel void KN(gemm_pack_a)(const long M, const long K,
+/* out[kk * W + w] = src[kk * ks + w * ws] for a KU x W tile. Unit strides get their own copy
+ * of the loop so the compiler sees contiguous accesses; edge tiles (nk < KU or nw < W) are
+ * guarded and zero-filled. */
+#define PACK_LOOP(W, IDX)                                                       \
+    _Pragma("unroll") for (int kk = 0; kk < KU; ++kk)                           \
+        _Pragma("unroll") for (int w = 0; w < W; ++w)                           \
+            out[kk * W + w] = (CT)src[IDX];
+#define PACK_TILE(W, ks, ws, nk, nw)                                            \
+    if (nk == KU && nw == W) {                                                  \
+        if (ws == 1) { PACK_LOOP(W, kk * ks + w) }                              \
+        else if (ks == 1) { PACK_LOOP(W, kk + w * ws) }                         \
+        else { PACK_LOOP(W, kk * ks + w * ws) }                                 \
+    } else {                                                                    \
+        for (int kk = 0; kk < nk; ++kk)                                         \
+            for (int w = 0; w < W; ++w)                                         \
+                out[kk * W + w] = w < nw ? (CT)src[kk * ks + w * ws] : (CT)0;   \
+    }
+
+__kernel void KN(gemm_pack_a)(const long M, const long K, const long KC,
     __global const T *a, const long a_off, const long a_rs, const long a_cs, const long a_bs,
     __global CT *dst, const long dst_bs)
 {
-    const long k = get_global_id(0), p = get_global_id(1), b = get_global_id(2);
-    if (k >= K) return;
-    __global const T *src = a + a_off + b * a_bs + k * a_cs;
-    __global CT *out = dst + b * dst_bs + (p * K + k) * MR;
-    const long i0 = p * MR;
-    #pragma unroll
-    for (int r = 0; r < MR; ++r) {
-        const long i = i0 + r;
-        out[r] = i < M ? (CT)src[i * a_rs] : (CT)0;
-    }
+    const long kb = get_global_id(0) * KU, p = get_global_id(1), b = get_global_id(2);
+    if (kb >= K) return;
+    const long P = (M + MR - 1) / MR, i0 = p * MR;
+    const long k0 = kb - kb % KC;  /* KU divides KC, so the tile lies in one k block */
+    const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)MR, M - i0);
+    __global const T *src = a + a_off + b * a_bs + i0 * a_rs + kb * a_cs;
+    __global CT *out = dst + b * dst_bs + k0 * P * MR + (p * min(KC, K - k0) + kb - k0) * MR;
+    PACK_TILE(MR, a_cs, a_rs, nk, nw)
 }
 
 __kernel void KN(gemm_pack_b)(const long N, const long K,
     __global const T *bm, const long b_off, const long b_rs, const long b_cs, const long b_bs,
     __global CT *dst, const long dst_bs)
 {
-    const long k = get_global_id(0), q = get_global_id(1), b = get_global_id(2);
-    if (k >= K) return;
-    __global const T *src = bm + b_off + b * b_bs + k * b_rs;
-    __global CT *out = dst + b * dst_bs + (q * K + k) * NR;
+    const long kb = get_global_id(0) * KU, q = get_global_id(1), b = get_global_id(2);
+    if (kb >= K) return;
     const long j0 = q * NR;
-    if (j0 + NR <= N) {
-        #pragma unroll
-        for (int c = 0; c < NR; ++c)
-            out[c] = (CT)src[(j0 + c) * b_cs];
-    } else {
-        for (int c = 0; c < NR; ++c) {
-            const long j = j0 + c;
-            out[c] = j < N ? (CT)src[j * b_cs] : (CT)0;
-        }
-    }
+    const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)NR, N - j0);
+    __global const T *src = bm + b_off + b * b_bs + j0 * b_cs + kb * b_rs;
+    __global CT *out = dst + b * dst_bs + (q * K + kb) * NR;
+    PACK_TILE(NR, b_rs, b_cs, nk, nw)
 }
 
 __kernel void KN(gemm_micro)(const long M, const long N, const long K,
     __global const CT *ap, const long ap_bs, __global const CT *bp, const long bp_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
-    const CT alpha, const CT beta)
+    const CT alpha, const CT beta, const long PM, const long KC)
 {
-    const long p = get_global_id(0), q = get_global_id(1), b = get_global_id(2);
-    const long i0 = p * MR, j0 = q * NR;
-    if (i0 >= M || j0 >= N) return;
-    __global const CT *pa = ap + b * ap_bs + p * K * MR;
+    const long q = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
+    const long P = (M + MR - 1) / MR;
+    const long j0 = q * NR, p_start = g * PM, p_stop = min(p_start + PM, P);
+    if (j0 >= N || p_start >= p_stop) return;
+    __global const CT *pa0 = ap + b * ap_bs;
     __global const CTV *pb = (__global const CTV *)(bp + b * bp_bs + q * K * NR);
-
-    CTV acc[MR][NV];
-    #pragma unroll
-    for (int r = 0; r < MR; ++r) {
-        #pragma unroll
-        for (int v = 0; v < NV; ++v)
-            acc[r][v] = (CTV)0;
-    }
-    for (long k = 0; k < K; ++k) {
-        CTV bk[NV];
-        #pragma unroll
-        for (int v = 0; v < NV; ++v)
-            bk[v] = pb[k * NV + v];
-        #pragma unroll
-        for (int r = 0; r < MR; ++r) {
-            const CT ar = pa[k * MR + r];
-            #pragma unroll
-            for (int v = 0; v < NV; ++v)
-                acc[r][v] = ar * bk[v] + acc[r][v];
-        }
-    }
-
-    __global T *cp = c + c_off + b * c_bs + i0 * ldc + j0;
-    const int full = i0 + MR <= M && j0 + NR <= N;
+    __global T *c0 = c + c_off + b * c_bs + j0;
 #if VSTORE
-    if (full && ldc % VW == 0 && (size_t)cp % sizeof(CTV) == 0) {
-        #pragma unroll
-        for (int r = 0; r < MR; ++r) {
-            __global CTV *row = (__global CTV *)(cp + r * ldc);
-            #pragma unroll
-            for (int v = 0; v < NV; ++v)
-                row[v] = beta == (CT)0 ? alpha * acc[r][v] : alpha * acc[r][v] + beta * row[v];
-        }
-        return;
-    }
+    const int vec_ok = j0 + NR <= N && ldc % VW == 0 && (size_t)c0 % sizeof(CTV) == 0;
 #endif
-    #pragma unroll
-    for (int r = 0; r < MR; ++r) {
-        CT vals[NR];
-        #pragma unroll
-        for (int v = 0; v < NV; ++v)
-            *(CTV *)(vals + v * VW) = acc[r][v];
-        if (i0 + r >= M) break;
-        __global T *row = cp + r * ldc;
-        for (int e = 0; e < NR; ++e) {
-            if (!full && j0 + e >= N) break;
-            const CT old = beta == (CT)0 ? (CT)0 : beta * (CT)row[e];
-            row[e] = (T)(alpha * vals[e] + old);
+    /* k0 == 0 runs once even when K == 0, so C still becomes beta * C */
+    for (long k0 = 0; k0 < K || k0 == 0; k0 += KC) {
+        const long k1 = min(k0 + KC, K);
+        const CT bt = k0 == 0 ? beta : (CT)1;  /* later k blocks add to the partial sums */
+        for (long p = p_start; p < p_stop; ++p) {
+            __global const CT *pa = pa0 + k0 * P * MR + p * (k1 - k0) * MR - k0 * MR;
+            CTV acc[MR][NV];
+            #pragma unroll
+            for (int r = 0; r < MR; ++r) {
+                #pragma unroll
+                for (int v = 0; v < NV; ++v)
+                    acc[r][v] = (CTV)0;
+            }
+            for (long k = k0; k < k1; ++k) {
+                CTV bk[NV];
+                #pragma unroll
+                for (int v = 0; v < NV; ++v)
+                    bk[v] = pb[k * NV + v];
+                #pragma unroll
+                for (int r = 0; r < MR; ++r) {
+                    const CT ar = pa[k * MR + r];
+                    #pragma unroll
+                    for (int v = 0; v < NV; ++v)
+                        acc[r][v] = ar * bk[v] + acc[r][v];
+                }
+            }
+            const long i0 = p * MR;
+            __global T *cp = c0 + i0 * ldc;
+#if VSTORE
+            if (vec_ok && i0 + MR <= M) {
+                #pragma unroll
+                for (int r = 0; r < MR; ++r) {
+                    __global CTV *row = (__global CTV *)(cp + r * ldc);
+                    #pragma unroll
+                    for (int v = 0; v < NV; ++v)
+                        row[v] = bt == (CT)0 ? alpha * acc[r][v]
+                                             : alpha * acc[r][v] + bt * row[v];
+                }
+                continue;
+            }
+#endif
+            #pragma unroll
+            for (int r = 0; r < MR; ++r) {
+                union { CTV v[NV]; CT s[NR]; } vals;
+                #pragma unroll
+                for (int v = 0; v < NV; ++v)
+                    vals.v[v] = acc[r][v];
+                if (i0 + r < M) {
+                    __global T *row = cp + r * ldc;
+                    for (int e = 0; e < NR && j0 + e < N; ++e) {
+                        const CT old = bt == (CT)0 ? (CT)0 : bt * (CT)row[e];
+                        row[e] = (T)(alpha * vals.s[e] + old);
+                    }
+                }
+            }
         }
     }
 }
@@ -151,13 +183,35 @@ __kernel void KN(gemm_direct)(const long M, const long N, const long K,
     __global T *c, const long c_off, const long ldc, const long c_bs,
     const CT alpha, const CT beta)
 {
-    const long j = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
-    if (i >= M || j >= N) return;
+    const long q = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
+    const long j0 = q * NR;
+    if (i >= M || j0 >= N) return;
     __global const T *pa = a + a_off + b * a_bs + i * a_rs;
-    __global const T *pb = bm + b_off + b * b_bs + j * b_cs;
-    CT acc = (CT)0;
-    for (long k = 0; k < K; ++k)
-        acc = (CT)pa[k * a_cs] * (CT)pb[k * b_rs] + acc;
-    __global T *out = c + c_off + b * c_bs + i * ldc + j;
-    *out = (T)(beta == (CT)0 ? alpha * acc : alpha * acc + beta * (CT)*out);
+    __global const T *pb = bm + b_off + b * b_bs + j0 * b_cs;
+    const int nc = (int)min((long)NR, N - j0);
+    CT acc[NR];
+    #pragma unroll
+    for (int e = 0; e < NR; ++e)
+        acc[e] = (CT)0;
+    if (nc == NR && b_cs == 1) {
+        /* contiguous full rows of B: a separate loop so the compiler can vectorise it */
+        for (long k = 0; k < K; ++k) {
+            const CT ak = (CT)pa[k * a_cs];
+            __global const T *row = pb + k * b_rs;
+            #pragma unroll
+            for (int e = 0; e < NR; ++e)
+                acc[e] = ak * (CT)row[e] + acc[e];
+        }
+    } else {
+        for (long k = 0; k < K; ++k) {
+            const CT ak = (CT)pa[k * a_cs];
+            __global const T *row = pb + k * b_rs;
+            #pragma unroll
+            for (int e = 0; e < NR; ++e)
+                acc[e] = ak * (e < nc ? (CT)row[e * b_cs] : (CT)0) + acc[e];
+        }
+    }
+    __global T *out = c + c_off + b * c_bs + i * ldc + j0;
+    for (int e = 0; e < nc; ++e)
+        out[e] = (T)(beta == (CT)0 ? alpha * acc[e] : alpha * acc[e] + beta * (CT)out[e]);
 }

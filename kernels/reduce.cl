@@ -10,14 +10,17 @@
  *   T_LOWEST        identity of max (-INFINITY for floats, the type's minimum for integers)
  *   T_HIGHEST       identity of min
  *   IS_FLOAT        1 for floating types: enables norm, softmax and the NaN-aware paths
+ *   WIDEN           1 when AT is wider than T (half)
  *
  * Kernels, 2-D launch: dimension 0 walks inner (padded, guarded by i < inner), dimension 1
  * walks outer * nchunks (padded, guarded); len is split into nchunks chunks of `chunk`:
- *   reduce_<op>_SUFFIX   op in sum nansum prod nanprod max min l1 l2: reduces chunk g of
+ *   reduce_<op>_SUFFIX   op in sum prod max min, and for floats nansum nanprod l1 l2
+ *                        (integers have no NaN; norms are float-only): reduces chunk g of
  *                        row (o, i); with nchunks == 1 writes finish(acc) to out (as T),
  *                        else the accumulator to part[(o * nchunks + g) * inner + i] (AT)
- *   combine_<op>_SUFFIX  op in sum prod max min: reduces part over the nchunks axis, writes
- *                        finish(acc) to out
+ *   combine_<op>_SUFFIX  only when WIDEN, op in sum prod max min: reduces part over the
+ *                        nchunks axis, writes finish(acc) to out; otherwise (AT == T) the
+ *                        partials are reduced by reduce_<op> itself
  *   reduce_arg<op>_SUFFIX, combine_arg<op>_SUFFIX   op in max min: the same for the index of
  *                        the first extreme (first NaN wins, as numpy); partials are value +
  *                        long index; the index is written as T (MXNet's argmax dtype)
@@ -36,6 +39,7 @@
 #define T_LOWEST (-INFINITY)
 #define T_HIGHEST INFINITY
 #define IS_FLOAT 1
+#define WIDEN 0
 #endif
 
 #define CAT_(a, b) a##_##b
@@ -43,6 +47,13 @@
 #define KN(base) CAT(base, SUFFIX)
 #define CONV_(t) convert_##t
 #define CONV(t) CONV_(t)
+/* NOTE: pocl warns that convert_double8/long8 pass a vector by value (an ABI change without
+ * AVX-512), so the T8 -> AT8 conversion is only written where the types differ. */
+#if WIDEN
+#define WIDEN8(x) CONV(AT8)(x)
+#else
+#define WIDEN8(x) (x)
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 #define OP_SUM 0
@@ -54,39 +65,31 @@
 #define OP_L1 6
 #define OP_L2 7
 
-/* NaN handling only where NaN exists: integer types get the plain forms. */
+/* NaN handling only where NaN exists: integer types get the plain forms.
+ * NOTE: pocl 3 (LLVM 14) on x86 without AVX-512: a program calling fabs() on a double8
+ * builds, but loads from pocl's kernel cache with no kernels at all; ABS is a select. */
+#define ABS(x, V) ((x) < (V)0 ? -(x) : (x))
 #if IS_FLOAT
-#define ABS(x, V) fabs(x)
 #define UNLESS_NAN(x, alt) ((x) == (x) ? (x) : (alt))
 #define NAN_OR(a, c) ((a) != (a) || (c))
 #else
-#define ABS(x, V) ((x) < (V)0 ? -(x) : (x))
 #define UNLESS_NAN(x, alt) (x)
 #define NAN_OR(a, c) (c)
 #endif
 
-/* map: what an element contributes; comb: how contributions merge (NaN-propagating max/min,
- * as numpy). Written once for scalars (suffix 1) and 8-vectors (suffix 8). */
-#define DEFINE_OPS(V, S)                                                          \
-INLINE V map##S(const int op, const V x) {                                        \
-    switch (op) {                                                                 \
-    case OP_NANSUM: return UNLESS_NAN(x, (V)0);                                   \
-    case OP_NANPROD: return UNLESS_NAN(x, (V)1);                                  \
-    case OP_L1: return ABS(x, V);                                                 \
-    case OP_L2: return x * x;                                                     \
-    default: return x;                                                            \
-    }                                                                             \
-}                                                                                 \
-INLINE V comb##S(const int op, const V a, const V b) {                            \
-    switch (op) {                                                                 \
-    case OP_PROD: case OP_NANPROD: return a * b;                                  \
-    case OP_MAX: return NAN_OR(a, a >= b) ? a : b;                                \
-    case OP_MIN: return NAN_OR(a, a <= b) ? a : b;                                \
-    default: return a + b;                                                        \
-    }                                                                             \
-}
-DEFINE_OPS(AT, 1)
-DEFINE_OPS(AT8, 8)
+/* MAP: what an element contributes; COMB: how contributions merge (NaN-propagating max and
+ * min, as numpy). Macros rather than functions so they serve scalars and 8-vectors alike and
+ * no vector is passed by value (pocl warns that this changes the ABI without AVX-512); `op`
+ * is a constant, so the selection folds away. Arguments are plain variables. */
+#define MAP(op, x, V) ((op) == OP_NANSUM ? UNLESS_NAN(x, (V)0)                       \
+    : (op) == OP_NANPROD ? UNLESS_NAN(x, (V)1) : (op) == OP_L1 ? ABS(x, V)            \
+    : (op) == OP_L2 ? (x) * (x) : (x))
+#define COMB(op, a, b) ((op) == OP_PROD || (op) == OP_NANPROD ? (a) * (b)               \
+    : (op) == OP_MAX ? (NAN_OR(a, (a) >= (b)) ? (a) : (b))                              \
+    : (op) == OP_MIN ? (NAN_OR(a, (a) <= (b)) ? (a) : (b)) : (a) + (b))
+
+INLINE AT comb1(const int op, const AT a, const AT b) { return COMB(op, a, b); }
+INLINE AT map1(const int op, const AT x) { return MAP(op, x, AT); }
 
 INLINE AT ident(const int op) {
     switch (op) {
@@ -107,15 +110,8 @@ INLINE AT finish(const int post, const AT acc, const long count) {
     return acc;
 }
 
-/* Pairwise fold of the 8 lanes. */
-INLINE AT fold8(const int op, const AT8 v) {
-    const AT a = comb1(op, comb1(op, v.s0, v.s1), comb1(op, v.s2, v.s3));
-    const AT b = comb1(op, comb1(op, v.s4, v.s5), comb1(op, v.s6, v.s7));
-    return comb1(op, a, b);
-}
-
-/* Reduce p[r0:r1] (contiguous): scalar head up to a T8-aligned address, T8 body, scalar
- * tail. */
+/* Reduce p[r0:r1] (contiguous): scalar head up to a T8-aligned address, T8 body with two
+ * accumulators, pairwise fold of the lanes, scalar tail. */
 INLINE AT reduce_contig(const int op, __global const T *p, const long r0, const long r1) {
     const long mis = (long)(((size_t)(p + r0) % sizeof(T8)) / sizeof(T));
     const long h = min(r1, r0 + (mis ? 8 - mis : 0));
@@ -126,11 +122,19 @@ INLINE AT reduce_contig(const int op, __global const T *p, const long r0, const 
     AT8 a0 = (AT8)(ident(op)), a1 = a0;
     long k = 0;
     for (; k + 2 <= nv; k += 2) {
-        a0 = comb8(op, a0, map8(op, CONV(AT8)(v[k])));
-        a1 = comb8(op, a1, map8(op, CONV(AT8)(v[k + 1])));
+        const AT8 x0 = WIDEN8(v[k]), x1 = WIDEN8(v[k + 1]);
+        const AT8 m0 = MAP(op, x0, AT8), m1 = MAP(op, x1, AT8);
+        a0 = COMB(op, a0, m0);
+        a1 = COMB(op, a1, m1);
     }
-    if (k < nv) a0 = comb8(op, a0, map8(op, CONV(AT8)(v[k])));
-    acc = comb1(op, acc, fold8(op, comb8(op, a0, a1)));
+    if (k < nv) {
+        const AT8 x0 = WIDEN8(v[k]), m0 = MAP(op, x0, AT8);
+        a0 = COMB(op, a0, m0);
+    }
+    a0 = COMB(op, a0, a1);
+    const AT f0 = comb1(op, a0.s0, a0.s1), f1 = comb1(op, a0.s2, a0.s3);
+    const AT f2 = comb1(op, a0.s4, a0.s5), f3 = comb1(op, a0.s6, a0.s7);
+    acc = comb1(op, acc, comb1(op, comb1(op, f0, f1), comb1(op, f2, f3)));
     for (long r = h + nv * 8; r < r1; ++r) acc = comb1(op, acc, map1(op, (AT)p[r]));
     return acc;
 }
@@ -180,18 +184,20 @@ __kernel void KN(reduce_##name)(REDUCE_ARGS) { reduce_body(op, REDUCE_PASS); }
 __kernel void KN(combine_##name)(COMBINE_ARGS) { combine_body(op, COMBINE_PASS); }
 
 REDUCE_KERNEL(sum, OP_SUM)
-REDUCE_KERNEL(nansum, OP_NANSUM)
 REDUCE_KERNEL(prod, OP_PROD)
-REDUCE_KERNEL(nanprod, OP_NANPROD)
 REDUCE_KERNEL(max, OP_MAX)
 REDUCE_KERNEL(min, OP_MIN)
+#if IS_FLOAT
+REDUCE_KERNEL(nansum, OP_NANSUM)
+REDUCE_KERNEL(nanprod, OP_NANPROD)
+REDUCE_KERNEL(l1, OP_L1)
+REDUCE_KERNEL(l2, OP_L2)
+#endif
+#if WIDEN
 COMBINE_KERNEL(sum, OP_SUM)
 COMBINE_KERNEL(prod, OP_PROD)
 COMBINE_KERNEL(max, OP_MAX)
 COMBINE_KERNEL(min, OP_MIN)
-#if IS_FLOAT
-REDUCE_KERNEL(l1, OP_L1)
-REDUCE_KERNEL(l2, OP_L2)
 #endif
 
 /* v beats the best so far: strictly greater (less), or the first NaN. */
@@ -289,8 +295,8 @@ __kernel void KN(softmax)(__global const T *in, const long in_off, __global T *o
         for (long r = 0; r < len; ++r) q[r * inner] = (T)((AT)q[r * inner] * inv);
     } else {
         for (long r = 0; r < len; ++r) s += exp(scale * (AT)p[r * inner] - m);
-        const AT shift = m + log(s);
-        for (long r = 0; r < len; ++r) q[r * inner] = (T)(scale * (AT)p[r * inner] - shift);
+        const AT ls = log(s);
+        for (long r = 0; r < len; ++r) q[r * inner] = (T)((scale * (AT)p[r * inner] - m) - ls);
     }
 }
 #endif

@@ -291,7 +291,8 @@ def test_errors_name_op_axis_and_shape(ctx):
 def test_layout_merges_axes():
     assert red.layout((2, 3, 4), (1,)) == (2, 3, 4, None)
     assert red.layout((2, 3, 4), (0, 1)) == (1, 6, 4, None)
-    assert red.layout((2, 1, 3, 4), (0, 2)) == (4, 6, 1, (1, 3, 0, 2))
+    assert red.layout((2, 1, 3, 4), (0, 2)) == (1, 6, 4, None)
+    assert red.layout((2, 3, 4, 5), (0, 2)) == (15, 8, 1, (1, 3, 0, 2))
     assert red.layout((2, 3, 4), (0, 2)) == (3, 8, 1, (1, 0, 2))
     assert red.layout((5, 1, 7), (1,)) == (35, 1, 1, None)
     assert red.layout((), ()) == (1, 1, 1, None)

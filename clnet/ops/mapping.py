@@ -16,6 +16,13 @@ from ..base import MXNetError, prod
 from ..codegen import printer, templates
 
 VEC = 4
+
+
+def vector_width(dtype) -> int:
+    """Elements per vector in ew_vec: 32 bytes (float8, as PERF-NOTES measured), at most 16.
+    NOTE: pocl 3 builds no kernels from a program using double8 builtins (an AVX-512 ABI
+    warning, then an empty program), so 8-byte types use 4-wide vectors."""
+    return min(16, 32 // dtype.np.itemsize)
 _LOCAL = 64
 MAX_DIMS = 8
 
@@ -80,16 +87,33 @@ def _long8(values):
     return ct.make_long8(*padded)
 
 
+def _code(expr: str) -> str:
+    return expr[2:] if expr.startswith("C:") else printer.to_opencl(expr)
+
+
+def vectorizable(expr: str, out_dtype, in_dtypes, compute_dtype) -> bool:
+    """Whether `expr` can run on VW-wide vectors: one type throughout (no conversions) and
+    no comparison or ternary, whose results differ between scalars (1) and vectors (-1)."""
+    if expr.startswith("C:") or out_dtype.np.itemsize < 4:
+        return False  # char/short arithmetic promotes to int, which vectors do not do
+    ct = templates.compute_ctype(compute_dtype)
+    if any(d.ctype != ct for d in (out_dtype,) + tuple(in_dtypes)):
+        return False
+    return not any(tok in _code(expr) for tok in ("?", "<", ">", "==", "!="))
+
+
 def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> str:
     """Rendered elementwise program for `expr`. `expr` is sympy text over x, y, z, s, t, or
     raw OpenCL C when it starts with 'C:' (for integer forms sympy cannot say)."""
-    ct = templates.compute_ctype(compute_dtype or (in_dtypes[0] if in_dtypes else out_dtype))
-    code = expr[2:] if expr.startswith("C:") else printer.to_opencl(expr)
+    compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out_dtype)
+    ct = templates.compute_ctype(compute_dtype)
     defines = {"TO": out_dtype.ctype, "CT": ct, "NIN": len(in_dtypes), "VEC": VEC,
                "SUFFIX": f"{name}_{out_dtype.suffix}"}
     for key, dt in zip(("TA", "TB", "TC"), in_dtypes):
         defines[key] = dt.ctype
-    defines["EXPR"] = f"({code})"
+    if vectorizable(expr, out_dtype, in_dtypes, compute_dtype):
+        defines["VW"] = vector_width(out_dtype)
+    defines["EXPR"] = f"({_code(expr)})"
     return templates.render("elemwise", defines, (out_dtype,) + tuple(in_dtypes))
 
 
@@ -103,21 +127,33 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
     for v in inputs:
         if tuple(v.shape) != tuple(out.shape):
             raise MXNetError(f"internal: {name} input shape {v.shape} != output {out.shape}")
-    src = source(expr, out.dtype, tuple(v.dtype for v in inputs), name, compute_dtype)
-    ct_np = np.dtype(np.float32) if (compute_dtype or (inputs[0].dtype if inputs else out.dtype)
-                                     ).name == "float16" else (
-        compute_dtype or (inputs[0].dtype if inputs else out.dtype)).np
+    in_dtypes = tuple(v.dtype for v in inputs)
+    compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out.dtype)
+    src = source(expr, out.dtype, in_dtypes, name, compute_dtype)
+    ct_np = np.dtype(np.float32) if compute_dtype.name == "float16" else compute_dtype.np
     svals = [ct_np.type(scalars[0]), ct_np.type(scalars[1])]
     views = (out,) + tuple(inputs)
     shape, strides = _collapse(out.shape, [v.strides for v in views])
     suffix = f"{name}_{out.dtype.suffix}"
     buffers = [v.buffer for v in views]
     if len(shape) <= 1 and all(st == [1] or st == [] for st in strides):
+        vw = vector_width(out.dtype)
+        nvec = n // vw if "#define VW" in src and all(v.offset % vw == 0 for v in views) else 0
+        if nvec:
+            knl = device.kernel(src, f"ew_vec_{suffix}")
+            args = [np.int64(nvec)]
+            for v in views:
+                args += [v.buffer.cl_buffer, np.int64(v.offset // vw)]
+            gsize = -(-nvec // _LOCAL) * _LOCAL
+            evt = device.enqueue(knl, (gsize,), None, args + svals, buffers)
+            if nvec * vw == n:
+                return evt
         knl = device.kernel(src, f"ew_contig_{suffix}")
-        args = [np.int64(n)]
+        done = nvec * vw
+        args = [np.int64(n - done)]
         for v in views:
-            args += [v.buffer.cl_buffer, np.int64(v.offset)]
-        gsize = -(-n // VEC)
+            args += [v.buffer.cl_buffer, np.int64(v.offset + done)]
+        gsize = -(-(n - done) // VEC)
     else:
         if len(shape) > MAX_DIMS:
             raise MXNetError(f"{name}: the operands' layout needs {len(shape)} dims after "

@@ -29,6 +29,7 @@ from .registry import OpDef, Param, register
 FLOATS = ("float32", "float64", "float16")
 INTS = ("int32", "int64", "int8", "uint8")
 OP_COUNTER_BITS = 56  # the counter's top byte holds randint's retry index
+BLOCKS_PER_ITEM = 4  # Philox blocks per work-item (kernels/random.cl computes 4 as vectors)
 _LOCAL = 64
 _M0, _M1, _W0, _W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
@@ -80,7 +81,7 @@ def _draw(out, kernel: str, args=(), arrays=(), per: int | None = None):
         return None
     dev = out.device
     knl = dev.kernel(_source(out._dt), f"{kernel}_{out._dt.suffix}")
-    blocks = -(-n // elements_per_block(out._dt))
+    items = -(-n // (elements_per_block(out._dt) * BLOCKS_PER_ITEM))
     cl_args = [np.int64(n)] + ([np.int64(per)] if per is not None else [])
     cl_args += [out._buf.cl_buffer, np.int64(out._offset),
                 np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF),
@@ -88,7 +89,7 @@ def _draw(out, kernel: str, args=(), arrays=(), per: int | None = None):
     cl_args += list(args)
     for a in arrays:
         cl_args += [a._buf.cl_buffer, np.int64(a._offset)]
-    gsize = -(-blocks // _LOCAL) * _LOCAL
+    gsize = -(-items // _LOCAL) * _LOCAL
     return dev.enqueue(knl, (gsize,), None, cl_args, [out._buf] + [a._buf for a in arrays])
 
 
@@ -128,7 +129,12 @@ def uniform_bounds(op: str, low: float, high: float, dt: DTypeInfo) -> tuple:
         raise MXNetError(f"{op}: no {dt.name} value lies in [low={low}, high={high}); widen "
                          "the interval or use a wider dtype")
     ct = _ct(dt)
-    return ct(lo), ct(high - float(lo)), ct(hi_prev)
+    with np.errstate(over="ignore"):
+        width = ct(high - float(lo))
+    if not np.isfinite(width):
+        raise MXNetError(f"{op}: high - low = {high - float(lo)} overflows {dt.name}; use "
+                         "a narrower interval or float64")
+    return ct(lo), width, ct(hi_prev)
 
 
 def _normal_args(op: str, loc: float, scale: float, dt: DTypeInfo) -> tuple:
@@ -285,7 +291,9 @@ def _randint_type(params, in_dtypes):
 
 def _randint_forward(params, inputs, outputs):
     low, high = params["low"], params["high"]
-    _draw(outputs[0], "rng_randint", (np.int64(low), np.uint64(high - low)))
+    span = high - low
+    threshold = (1 << 64) % span  # low products below it would bias the result
+    _draw(outputs[0], "rng_randint", (np.int64(low), np.uint64(span), np.uint64(threshold)))
 
 
 register(OpDef(

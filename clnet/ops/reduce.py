@@ -30,7 +30,10 @@ ALL = tuple(DTYPES)
 _POST_NONE, _POST_MEAN, _POST_SQRT = 0, 1, 2
 # Rows shorter than this are never split: each work-item should stream a long stretch.
 _MIN_CHUNK = 8192
-_MAX_LOCAL = 64
+# Work-group shapes: contiguous rows (a long loop per work-item), and strided columns
+# (neighbouring work-items read neighbouring addresses).
+_LOCAL_ROWS = (1, 16)
+_LOCAL_COLS = (8, 8)
 
 
 # -- program per dtype ---------------------------------------------------------------------
@@ -49,7 +52,7 @@ def source(dt: DTypeInfo) -> str:
     low, high = _limits(dt)
     defines = {"T": dt.ctype, "T8": f"{dt.ctype}8", "AT": at, "AT8": f"{at}8",
                "SUFFIX": dt.suffix, "T_LOWEST": low, "T_HIGHEST": high,
-               "IS_FLOAT": int(dt.is_float)}
+               "IS_FLOAT": int(dt.is_float), "WIDEN": int(at != dt.ctype)}
     return templates.render("reduce", defines, (dt,))
 
 
@@ -131,16 +134,11 @@ def _rows_of(x, lay: Layout):
 
 
 # -- launching ------------------------------------------------------------------------------
-def _pow2_floor(n: int) -> int:
-    return 1 << (max(int(n), 1).bit_length() - 1)
-
-
-def _ndrange(n0: int, n1: int, units: int):
-    """Global and local sizes of a 2-D launch over (n0, n1), padded to the local size: up to
-    64 work-items per group, but enough groups to feed every compute unit."""
-    l0 = min(_pow2_floor(2 * n0 - 1), _MAX_LOCAL)
-    l1 = max(1, min(_MAX_LOCAL // l0, _pow2_floor(max(n1 // (4 * units), 1))))
-    return (-(-n0 // l0) * l0, -(-n1 // l1) * l1), (l0, l1)
+def _ndrange(n0: int, n1: int) -> tuple:
+    """Global and local sizes of a 2-D launch over (n0 inner, n1 rows), padded to the local
+    size. Only two local sizes are used: pocl compiles a kernel once per local size."""
+    local = _LOCAL_ROWS if n0 == 1 else _LOCAL_COLS
+    return (-(-n0 // local[0]) * local[0], -(-n1 // local[1]) * local[1]), local
 
 
 def _chunks(device, outputs: int, length: int) -> tuple:
@@ -159,26 +157,40 @@ def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
     if out.size == 0:
         return
     device, dt = x.device, x._dt
+    if not dt.is_float:
+        kop = {"nansum": "sum", "nanprod": "prod"}.get(kop, kop)  # no NaN in integers
     lay = layout(x.shape, axes)
     buf, off = _rows_of(x, lay)
     src = source(dt)
     nchunks, chunk = _chunks(device, lay.outer * lay.inner, lay.len)
     count = np.int64(lay.len)
-    gsize, lsize = _ndrange(lay.inner, lay.outer * nchunks, device.compute_units)
     part = out._buf
     if nchunks > 1:
         part = Buffer(device, lay.outer * nchunks * lay.inner * _acc_dtype(dt).itemsize)
-    knl = device.kernel(src, f"reduce_{kop}_{dt.suffix}")
-    args = [buf.cl_buffer, np.int64(off), out._buf.cl_buffer, np.int64(out._offset),
-            part.cl_buffer, np.int64(lay.outer), np.int64(lay.len), np.int64(lay.inner),
-            np.int64(nchunks), np.int64(chunk), np.int32(post), count]
-    device.enqueue(knl, gsize, lsize, args, [buf, out._buf, part])
-    if nchunks > 1:
-        knl = device.kernel(src, f"combine_{comb}_{dt.suffix}")
-        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
-        args = [part.cl_buffer, np.int64(lay.outer), np.int64(nchunks), np.int64(lay.inner),
-                out._buf.cl_buffer, np.int64(out._offset), np.int32(post), count]
-        device.enqueue(knl, gsize, lsize, args, [part, out._buf])
+    _enqueue_rows(device, f"reduce_{kop}_{dt.suffix}", src, (buf, off), (out._buf, out._offset),
+                  part, lay.outer, lay.len, lay.inner, nchunks, chunk, post, count)
+    if nchunks == 1:
+        return
+    if _acc_dtype(dt) == dt.np:  # partials have the input's type: reduce them as rows
+        _enqueue_rows(device, f"reduce_{comb}_{dt.suffix}", src, (part, 0),
+                      (out._buf, out._offset), out._buf, lay.outer, nchunks, lay.inner, 1,
+                      nchunks, post, count)
+        return
+    knl = device.kernel(src, f"combine_{comb}_{dt.suffix}")
+    gsize, lsize = _ndrange(lay.inner, lay.outer)
+    args = [part.cl_buffer, np.int64(lay.outer), np.int64(nchunks), np.int64(lay.inner),
+            out._buf.cl_buffer, np.int64(out._offset), np.int32(post), count]
+    device.enqueue(knl, gsize, lsize, args, [part, out._buf])
+
+
+def _enqueue_rows(device, name, src, inp, out, part, outer, length, inner, nchunks, chunk,
+                  post, count):
+    knl = device.kernel(src, name)
+    gsize, lsize = _ndrange(inner, outer * nchunks)
+    args = [inp[0].cl_buffer, np.int64(inp[1]), out[0].cl_buffer, np.int64(out[1]),
+            part.cl_buffer, np.int64(outer), np.int64(length), np.int64(inner),
+            np.int64(nchunks), np.int64(chunk), np.int32(post), np.int64(count)]
+    device.enqueue(knl, gsize, lsize, args, [inp[0], out[0], part])
 
 
 def enqueue_arg(kop: str, x, out, axes: tuple):
@@ -190,7 +202,7 @@ def enqueue_arg(kop: str, x, out, axes: tuple):
     lay = layout(x.shape, axes)
     src = source(dt)
     nchunks, chunk = _chunks(device, lay.outer * lay.inner, lay.len)
-    gsize, lsize = _ndrange(lay.inner, lay.outer * nchunks, device.compute_units)
+    gsize, lsize = _ndrange(lay.inner, lay.outer * nchunks)
     n_part = lay.outer * nchunks * lay.inner
     part, part_idx = out._buf, out._buf
     if nchunks > 1:
@@ -203,7 +215,7 @@ def enqueue_arg(kop: str, x, out, axes: tuple):
     device.enqueue(knl, gsize, lsize, args, [x._buf, out._buf, part, part_idx])
     if nchunks > 1:
         knl = device.kernel(src, f"combine_arg{kop}_{dt.suffix}")
-        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
+        gsize, lsize = _ndrange(lay.inner, lay.outer)
         args = [part.cl_buffer, part_idx.cl_buffer, np.int64(lay.outer), np.int64(nchunks),
                 np.int64(lay.inner), out._buf.cl_buffer, np.int64(out._offset)]
         device.enqueue(knl, gsize, lsize, args, [part, part_idx, out._buf])
@@ -344,7 +356,7 @@ def _softmax_forward(name: str, sign: float, mode: int):
         lay = layout(x.shape, reduced_axes(name, x.shape, params["axis"]))
         temperature = params["temperature"] or 1.0
         knl = device.kernel(source(dt), f"softmax_{dt.suffix}")
-        gsize, lsize = _ndrange(lay.inner, lay.outer, device.compute_units)
+        gsize, lsize = _ndrange(lay.inner, lay.outer)
         args = [x._buf.cl_buffer, np.int64(x._offset), out._buf.cl_buffer,
                 np.int64(out._offset), np.int64(lay.outer), np.int64(lay.len),
                 np.int64(lay.inner), _acc_dtype(dt).type(sign / temperature), np.int32(mode)]

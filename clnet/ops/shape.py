@@ -617,7 +617,10 @@ def _check_raise(op: str, idx, n: int, axis: int, shape: tuple):
     """mode='raise': read the indices and name the first one outside [-n, n)."""
     host = idx.asnumpy().reshape(-1)
     ints = host.astype(np.int64)
-    bad = np.flatnonzero((ints < -n) | (ints >= n) | (host != host))
+    bad = (ints < -n) | (ints >= n)
+    if host.dtype.kind == "f":
+        bad |= ~np.isfinite(host)
+    bad = np.flatnonzero(bad)
     if bad.size:
         raise MXNetError(f"{op}: index {host[bad[0]]} (at position {int(bad[0])} of the "
                          f"indices) is out of range for axis {axis} of size {n} (input shape "

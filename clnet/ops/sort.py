@@ -20,8 +20,8 @@ from .registry import OpDef, Param, register
 
 INDEX_DTYPES = ("uint8", "int32", "int64", "float16", "float32", "float64")
 RET_TYPES = ("value", "indices", "mask", "both")
-_LOCAL = 64  # global sizes are rounded up to a multiple of this
-_MAX_GROUP = 256  # work-items per group in the local-memory kernel (2x as many keys)
+_LOCAL = 64  # work-items per group of every launch
+_G = 16  # pairs per work-item in sort_block: log2(_G) network passes per pass over memory
 
 # Largest integer each index dtype holds exactly: indices past it are refused, as in MXNet.
 _EXACT = {"uint8": 2**8 - 1, "int32": 2**31 - 1, "int64": 2**63 - 1, "float16": 2**11,
@@ -121,57 +121,41 @@ def _topk_type(params, in_dtypes):
 
 
 # -- kernels ------------------------------------------------------------------------------------
-def _source(dt, idt) -> tuple:
-    """Rendered program for data dtype `dt` and index dtype `idt`, and its kernel suffix."""
-    suffix = f"{dt.suffix}_{idt.suffix}"
-    defines = {"T": dt.ctype, "TI": idt.ctype, "IS_FLOAT": int(dt.is_float), "SUFFIX": suffix}
-    return templates.render("sort", defines, (dt, idt)), suffix
+def _source(dt) -> str:
+    """The program of dtype `dt`: sorting kernels on its keys, and the index writer to it."""
+    defines = {"T": dt.ctype, "IS_FLOAT": int(dt.is_float), "SUFFIX": dt.suffix, "G": _G}
+    return templates.render("sort", defines, (dt,))
 
 
-def _round(n: int) -> tuple:
-    return (-(-n // _LOCAL) * _LOCAL,)
+def _launch(dev, dt, kernel: str, total: int, args: list, buffers: tuple):
+    """1-D launch of `total` guarded work-items of `kernel` in dtype dt's program, in groups
+    of a fixed size: pocl compiles a kernel once per group size, so letting the driver pick
+    one per global size would recompile for most new shapes."""
+    group = min(_LOCAL, dev.max_work_group_size)
+    knl = dev.kernel(_source(dt), f"{kernel}_{dt.suffix}")
+    dev.enqueue(knl, (-(-total // group) * group,), (group,), args, buffers)
 
 
-def _group_size(dev, knl, p: int, itemsize: int) -> int:
-    """Work-items per group of the local-memory kernel: a power of two, at most p/2, within
-    the kernel's and the device's limits (2w keys and 2w ints in local memory)."""
-    import pyopencl as cl
-    limit = min(_MAX_GROUP, p // 2, knl.get_work_group_info(
-        cl.kernel_work_group_info.WORK_GROUP_SIZE, dev.cl_device))
-    local_mem = dev.cl_device.local_mem_size
-    w = 1
-    while w * 2 <= limit and 4 * w * (itemsize + 4) <= local_mem // 2:
-        w *= 2
-    return w
-
-
-def _bitonic(dev, src: str, suffix: str, keys: Buffer, idx: Buffer, rows: int, n: int,
-             p: int, itemsize: int, asc: bool):
-    """Enqueue the bitonic network over rows x p pairs: the short passes of every stage in
-    local memory, the long ones (distance >= 2w) one global launch each."""
-    import pyopencl as cl
-    knl_local = dev.kernel(src, f"sort_local_{suffix}")
-    knl_global = dev.kernel(src, f"sort_global_{suffix}")
-    w = _group_size(dev, knl_local, p, itemsize)
-    chunk = 2 * w
-    pairs = rows * p // 2
+def _bitonic(dev, dt, keys: Buffer, idx: Buffer, rows: int, n: int, p: int, asc: bool):
+    """Enqueue the bitonic network over rows x p pairs. Each launch runs log2(G) passes (or,
+    first, every stage up to G) on G pairs per work-item, so a pass over memory serves
+    several network passes."""
+    total = -(-rows * p // _G)
     common = [keys.cl_buffer, idx.cl_buffer, np.int32(n), np.int64(p)]
-    local_mem = [cl.LocalMemory(chunk * itemsize), cl.LocalMemory(chunk * 4)]
 
-    def local(k_lo, k_hi):
-        dev.enqueue(knl_local, (pairs,), (w,), common + [np.int64(k_lo), np.int64(k_hi),
-                                                        np.int32(asc)] + local_mem, (keys, idx))
+    def block(k_lo, k_hi, j_top, s):
+        _launch(dev, dt, "sort_block", total, common + [
+            np.int64(k_lo), np.int64(k_hi), np.int64(j_top), np.int64(s), np.int32(asc),
+            np.int64(total)], (keys, idx))
 
-    local(2, chunk)
-    k = 2 * chunk
+    block(2, min(p, _G), _G // 2, 1)
+    k = 2 * _G
     while k <= p:
         j = k // 2
-        while j >= chunk:
-            dev.enqueue(knl_global, _round(pairs), None,
-                        common + [np.int64(k), np.int64(j), np.int32(asc), np.int64(pairs)],
-                        (keys, idx))
-            j //= 2
-        local(k, k)
+        while j >= 1:
+            s = max(j // (_G // 2), 1)
+            block(k, k, j, s)
+            j = s // 2
         k *= 2
 
 
@@ -181,39 +165,37 @@ def order(data, axis, kk: int, asc: bool, values=None, indices=None, mask=None):
     or a 0/1 mask of data's shape. Enqueues only; outputs are NDArrays or None."""
     dev = data.device
     dt = data._dt
-    idt = indices._dt if indices is not None else as_dtype("float32")
     pre, n, post = _layout(data.shape, axis)
     rows = pre * post
     if rows * n == 0 or kk == 0:
         return
     if n > 2**31 - 1:
         raise MXNetError(f"sort: an axis of length {n} is longer than the 2**31 - 1 supported")
-    src, suffix = _source(dt, idt)
     p = 1 << (n - 1).bit_length()
-    itemsize = dt.np.itemsize
-    keys = Buffer(dev, rows * p * itemsize)
-    idx = Buffer(dev, rows * p * 4)
+    padded = -(-rows * p // _G) * _G  # whole blocks for sort_block; the tail is scratch
+    keys = Buffer(dev, padded * dt.np.itemsize)
+    idx = Buffer(dev, padded * 4)
     total = rows * p
-    dev.enqueue(dev.kernel(src, f"sort_init_{suffix}"), _round(total), None,
-                [data._buf.cl_buffer, np.int64(data._offset), np.int32(n), np.int64(post),
-                 np.int64(p), np.int64(total), keys.cl_buffer, idx.cl_buffer],
-                (data._buf, keys, idx))
+    _launch(dev, dt, "sort_init", total,
+            [data._buf.cl_buffer, np.int64(data._offset), np.int32(n), np.int64(post),
+             np.int64(p), np.int64(total), keys.cl_buffer, idx.cl_buffer],
+            (data._buf, keys, idx))
     if p > 1:
-        _bitonic(dev, src, suffix, keys, idx, rows, n, p, itemsize, asc)
+        _bitonic(dev, dt, keys, idx, rows, n, p, asc)
     sizes = [np.int64(p), np.int64(kk), np.int64(post), np.int64(rows * kk)]
     if values is not None:
-        dev.enqueue(dev.kernel(src, f"sort_values_{suffix}"), _round(rows * kk), None,
-                    [keys.cl_buffer] + sizes + [values._buf.cl_buffer,
-                                                np.int64(values._offset)], (keys, values._buf))
+        _launch(dev, dt, "sort_values", rows * kk,
+                [keys.cl_buffer] + sizes + [values._buf.cl_buffer, np.int64(values._offset)],
+                (keys, values._buf))
     if indices is not None:
-        dev.enqueue(dev.kernel(src, f"sort_indices_{suffix}"), _round(rows * kk), None,
-                    [idx.cl_buffer] + sizes + [indices._buf.cl_buffer,
-                                               np.int64(indices._offset)], (idx, indices._buf))
+        _launch(dev, indices._dt, "sort_indices", rows * kk,
+                [idx.cl_buffer] + sizes + [indices._buf.cl_buffer, np.int64(indices._offset)],
+                (idx, indices._buf))
     if mask is not None:
-        dev.enqueue(dev.kernel(src, f"sort_mask_{suffix}"), _round(rows * n), None,
-                    [idx.cl_buffer, np.int32(n), np.int64(p), np.int64(kk), np.int64(post),
-                     np.int64(rows * n), mask._buf.cl_buffer, np.int64(mask._offset)],
-                    (idx, mask._buf))
+        _launch(dev, dt, "sort_mask", rows * n,
+                [idx.cl_buffer, np.int32(n), np.int64(p), np.int64(kk), np.int64(post),
+                 np.int64(rows * n), mask._buf.cl_buffer, np.int64(mask._offset)],
+                (idx, mask._buf))
 
 
 # -- ops ----------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ class Device:
         start = time.perf_counter()
         try:
             prg = cl.Program(self.cl_context, source).build(options, devices=[self.cl_device])
-        except cl.RuntimeError as err:
+        except cl.Error as err:
             raise MXNetError(f"OpenCL build failed on {self.name}: {err}\n--- source ---\n"
                              f"{source}") from err
         build_stats["source_builds"] += 1

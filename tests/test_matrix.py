@@ -1,0 +1,251 @@
+"""Tests for clnet.ops.matrix: dot and batch_dot against numpy (every float dtype, transpose
+flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths), the `gemm` launcher's
+alpha/beta/batch-stride forms, and the error messages."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import clnet as mx
+from clnet.base import MXNetError
+from clnet.ops import matrix
+from clnet.runtime import get_device
+
+from conftest import supported_dtypes
+
+FLOATS = ("float32", "float64", "float16")
+FLAGS = list(itertools.product((False, True), repeat=2))
+# (m, k, n): below and above the direct-kernel threshold, none a multiple of the blocks;
+# k = 300 crosses the CPU k-block (256), 256 x 300 x 200 fills whole register blocks
+SHAPES = [(1, 1, 1), (3, 17, 65), (17, 65, 3), (127, 3, 17), (65, 127, 33), (256, 300, 200)]
+
+
+def _need(ctx, dtype):
+    if dtype not in supported_dtypes(ctx, (dtype,)):
+        pytest.skip(f"{ctx} lacks {dtype}")
+
+
+def _uniform(shape, dtype):
+    return np.random.uniform(-1, 1, shape).astype(dtype)
+
+
+def _check(got, want, k, dtype):
+    """Compare with a tolerance that grows with the contracted length k."""
+    eps = {"float16": 1e-3, "float32": 1.2e-7, "float64": 2.3e-16}[dtype]
+    assert got.dtype == np.dtype(dtype)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                               rtol=8 * eps * max(k, 1) ** 0.5, atol=4 * eps * max(k, 1))
+
+
+def _ref_dot(lhs, rhs, ta=False, tb=False):
+    """MXNet's dot in numpy: flatten to 2-D around the contracted axis, multiply, reshape."""
+    acc = np.float64
+    if lhs.ndim == 1 and rhs.ndim == 1:
+        return np.array([np.dot(lhs.astype(acc), rhs.astype(acc))])
+    out_l = lhs.shape[1:] if ta else lhs.shape[:-1]
+    out_r = rhs.shape[:-1] if tb else rhs.shape[1:]
+    m, n = int(np.prod(out_l)), int(np.prod(out_r))
+    lmat = lhs.reshape(lhs.shape[0], m).T if ta else lhs.reshape(m, lhs.shape[-1])
+    rmat = rhs.reshape(n, rhs.shape[-1]).T if tb else rhs.reshape(rhs.shape[0], n)
+    return (lmat.astype(acc) @ rmat.astype(acc)).reshape(out_l + out_r)
+
+
+def _ref_batch_dot(lhs, rhs, ta=False, tb=False):
+    lhs = np.swapaxes(lhs, -1, -2) if ta else lhs
+    rhs = np.swapaxes(rhs, -1, -2) if tb else rhs
+    return np.matmul(lhs.astype(np.float64), rhs.astype(np.float64))
+
+
+def _operands(m, k, n, ta, tb, dtype, lead=()):
+    a = _uniform(lead + ((k, m) if ta else (m, k)), dtype)
+    b = _uniform(lead + ((n, k) if tb else (k, n)), dtype)
+    return a, b
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ta,tb", FLAGS)
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_dot_2d(ctx, dtype, ta, tb, m, k, n):
+    _need(ctx, dtype)
+    a, b = _operands(m, k, n, ta, tb, dtype)
+    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    _check(got.asnumpy(), _ref_dot(a, b, ta, tb).astype(dtype), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ta,tb", FLAGS)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (5, 17, 3), (33, 70, 65), (40, 300, 24)])
+def test_batch_dot(ctx, dtype, ta, tb, m, k, n):
+    _need(ctx, dtype)
+    a, b = _operands(m, k, n, ta, tb, dtype, lead=(3,))
+    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype(dtype), k, dtype)
+
+
+@pytest.mark.parametrize("ta,tb", FLAGS)
+def test_batch_dot_4d(ctx, ta, tb):
+    a, b = _operands(19, 23, 37, ta, tb, "float32", lead=(2, 3))
+    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype("float32"), 23, "float32")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("lshape,rshape,ta,tb", [
+    ((7,), (7,), False, False),                # inner product -> (1,)
+    ((300,), (300,), False, False),
+    ((5, 7), (7,), False, False),              # matrix . vector
+    ((7, 5), (7,), True, False),
+    ((7,), (7, 6), False, False),              # vector . matrix
+    ((7,), (6, 7), False, True),
+    ((7,), (7, 6), True, False),               # a 1-D lhs is the same with transpose_a
+    ((130,), (130, 70), False, False),
+    ((2, 3, 4), (4, 5), False, False),         # N-D: last axis of lhs, first of rhs
+    ((2, 3, 4), (4, 5, 6), False, False),
+    ((4, 2, 3), (4, 5), True, False),          # transpose_a contracts lhs's first axis
+    ((2, 3, 4), (5, 6, 4), False, True),       # transpose_b contracts rhs's last axis
+    ((4, 2, 3), (5, 6, 4), True, True),
+])
+def test_dot_vectors_and_nd(ctx, dtype, lshape, rshape, ta, tb):
+    _need(ctx, dtype)
+    a, b = _uniform(lshape, dtype), _uniform(rshape, dtype)
+    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    k = lshape[0] if ta else lshape[-1]
+    _check(got.asnumpy(), _ref_dot(a, b, ta, tb).astype(dtype), k, dtype)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("lshape,rshape,oshape", [
+    ((0, 5), (5, 3), (0, 3)),
+    ((4, 5), (5, 0), (4, 0)),
+    ((4, 0), (0, 3), (4, 3)),        # empty sum: zeros
+    ((0,), (0,), (1,)),
+    ((3, 0), (0,), (3,)),
+    ((0, 2, 3), (3, 4), (0, 2, 4)),
+])
+def test_dot_size_zero(ctx, dtype, lshape, rshape, oshape):
+    _need(ctx, dtype)
+    a, b = np.ones(lshape, dtype), np.ones(rshape, dtype)
+    want = _ref_dot(a, b).astype(dtype)
+    assert want.shape == oshape
+    out = mx.nd.array(np.full(oshape, np.nan, dtype))  # zeros must be written, not assumed
+    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), out=out)
+    np.testing.assert_array_equal(got.asnumpy(), want)
+
+
+@pytest.mark.parametrize("lshape,rshape,oshape", [
+    ((0, 3, 4), (0, 4, 5), (0, 3, 5)),
+    ((2, 3, 0), (2, 0, 5), (2, 3, 5)),
+    ((2, 0, 4), (2, 4, 5), (2, 0, 5)),
+])
+def test_batch_dot_size_zero(ctx, lshape, rshape, oshape):
+    a, b = np.ones(lshape, "float32"), np.ones(rshape, "float32")
+    out = mx.nd.array(np.full(oshape, np.nan, "float32"))
+    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), out=out)
+    np.testing.assert_array_equal(got.asnumpy(), np.matmul(a, b))
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_non_contiguous_inputs(ctx, dtype):
+    _need(ctx, dtype)
+    a, b = _uniform((70, 2 * 67), dtype), _uniform((67, 90), dtype)
+    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    got = mx.nd.dot(xa[:, ::2], xb[::-1])
+    _check(got.asnumpy(), (a[:, ::2].astype(np.float64) @ b[::-1]).astype(dtype), 67, dtype)
+    # a row range is a view at an element offset into the parent's buffer
+    got = mx.nd.dot(xa[5:40, 1:68], xa[40:70, :67], transpose_b=True)
+    want = a[5:40, 1:68].astype(np.float64) @ a[40:70, :67].T
+    _check(got.asnumpy(), want.astype(dtype), 67, dtype)
+    c = _uniform((4, 30, 20), dtype)
+    xc = mx.nd.array(c)
+    got = mx.nd.batch_dot(xc[1:3], xc[::-1][:2], transpose_b=True)
+    _check(got.asnumpy(), _ref_batch_dot(c[1:3], c[::-1][:2], False, True).astype(dtype),
+           20, dtype)
+
+
+def test_fluent_and_out(ctx):
+    a, b = _uniform((9, 8), "float32"), _uniform((8, 7), "float32")
+    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    _check(xa.dot(xb).asnumpy(), (a @ b), 8, "float32")
+    out = mx.nd.zeros((9, 7))
+    assert mx.nd.dot(xa, xb, out=out) is out
+    _check(out.asnumpy(), a @ b, 8, "float32")
+    lb = mx.nd.array(_uniform((2, 9, 8), "float32"))
+    assert lb.batch_dot(lb, transpose_b=True).shape == (2, 9, 9)
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.0, 0.5), (-1.0, 1.0)])
+@pytest.mark.parametrize("m,k,n", [(5, 6, 7), (70, 300, 40)])
+def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n):
+    """gemm's full form, with B shared by every batch (batch stride 0) and C strided inside
+    a larger array (row stride > n, offset > 0)."""
+    batch = 3
+    a, b = _uniform((batch, k, m), "float32"), _uniform((k, n), "float32")
+    c = _uniform((batch, m, n + 5), "float32")
+    xa, xb, xc = mx.nd.array(a), mx.nd.array(b), mx.nd.array(c)
+    matrix.gemm(get_device(ctx), xc._dt, m, n, k,
+                matrix.Operand(xa._buf, xa._offset, 1, m, m * k),
+                matrix.Operand(xb._buf, xb._offset, n, 1, 0),
+                matrix.Operand(xc._buf, xc._offset + 2, n + 5, 1, m * (n + 5)),
+                batch=batch, alpha=alpha, beta=beta)
+    want = c.astype(np.float64)
+    want[:, :, 2:n + 2] = alpha * np.matmul(np.swapaxes(a, 1, 2), b) + beta * c[:, :, 2:n + 2]
+    _check(xc.asnumpy(), want.astype("float32"), k, "float32")
+
+
+@pytest.mark.parametrize("kind", sorted(matrix.PARAMS))
+def test_every_params_row(ctx, kind, monkeypatch):
+    """Each device kind's blocking computes the same products (the GPU row runs here on
+    whatever device there is), over both kernel paths, edges and k blocks."""
+    monkeypatch.setattr(matrix, "device_kind", lambda device: kind)
+    for (m, k, n), (ta, tb) in zip([(1, 300, 70), (37, 300, 29), (130, 70, 9), (3, 5, 2)],
+                                   FLAGS):
+        a, b = _operands(m, k, n, ta, tb, "float32", lead=(2,))
+        got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+        _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype("float32"), k, "float32")
+
+
+def test_params_table(ctx):
+    dev = get_device(ctx)
+    for dtype in supported_dtypes(ctx, FLOATS):
+        params = matrix.gemm_params(dev, mx.nd.array([1], dtype=dtype)._dt)
+        assert params["VW"] >= 1 and params["MR"] >= 1 and params["KC"] % params["KU"] == 0
+
+
+@pytest.mark.parametrize("op,lshape,rshape,kwargs,match", [
+    ("dot", (2, 3), (4, 5), {}, r"dot: lhs shape \(2, 3\) x rhs shape \(4, 5\) "
+     r"\(transpose_a=False, transpose_b=False\).*contracted dimensions differ \(3 vs 4\)"),
+    ("dot", (2, 3), (2, 3), {"transpose_b": True, "transpose_a": True},
+     r"\(2, 3\) x rhs shape \(2, 3\) \(transpose_a=True, transpose_b=True\).*2 vs 3"),
+    ("dot", (3,), (3,), {"transpose_a": True}, "1-D vectors cannot be transposed"),
+    ("dot", (), (3,), {}, "0-d"),
+    ("batch_dot", (2, 3, 4), (2, 5, 6), {}, r"batch_dot: lhs shape \(2, 3, 4\) x rhs shape "
+     r"\(2, 5, 6\) \(transpose_a=False, transpose_b=False\).*4 vs 5"),
+    ("batch_dot", (2, 3, 4), (3, 4, 6), {}, "leading batch dimensions must be equal"),
+    ("batch_dot", (3, 4), (4, 6), {}, "at least 3"),
+    ("batch_dot", (2, 3, 4), (4, 6), {}, "same number of dimensions"),
+])
+def test_shape_errors(ctx, op, lshape, rshape, kwargs, match):
+    a, b = mx.nd.zeros(lshape), mx.nd.zeros(rshape)
+    with pytest.raises(MXNetError, match=match):
+        getattr(mx.nd, op)(a, b, **kwargs)
+
+
+@pytest.mark.parametrize("op", ["dot", "batch_dot"])
+def test_dtype_errors(ctx, op):
+    a = mx.nd.zeros((2, 2, 2), dtype="int32")
+    with pytest.raises(MXNetError, match=rf"{op}: input 0 has dtype int32.*accepted"):
+        getattr(mx.nd, op)(a, a)
+    if "float64" in supported_dtypes(ctx, ("float64",)):
+        x, y = mx.nd.zeros((2, 2, 2)), mx.nd.zeros((2, 2, 2), dtype="float64")
+        with pytest.raises(MXNetError, match=rf"{op}: lhs has dtype float32 and rhs float64"):
+            getattr(mx.nd, op)(x, y)
+
+
+def test_failed_op_leaves_out_untouched(ctx):
+    out = mx.nd.ones((2, 5))
+    with pytest.raises(MXNetError):
+        mx.nd.dot(mx.nd.zeros((2, 3)), mx.nd.zeros((4, 5)), out=out)
+    np.testing.assert_array_equal(out.asnumpy(), np.ones((2, 5), "float32"))
