@@ -15,41 +15,24 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clnet as mx
 
-import clnet as mx  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# bench_gemm owns matrix-product timing (with a correctness check) and the median timer
+import bench_gemm  # noqa: E402
 
 try:
     import torch
 except ImportError:
     torch = None
 
-try:  # the GEMM benchmark owns matrix-product timing; reuse it when it is there
-    import bench_gemm
-except ImportError:
-    bench_gemm = None
-
 ELEMWISE_N = 4 * 2**20
 SUM_N = 16 * 2**20
 GEMM_SIZES = (256, 512, 1024, 2048)
-
-
-def median_time(fn, repeats: int, warmup: int) -> float:
-    """Median wall time of `fn()` in seconds over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def synced(fn):
@@ -60,12 +43,16 @@ def synced(fn):
     return run
 
 
-def _measure(fn, repeats, warmup, work: float):
-    """work / median time, or the error text when the framework cannot run it."""
+def _rate(seconds, work: float):
+    """work / seconds, or the error text when the framework could not run it."""
     try:
-        return work / median_time(fn, repeats, warmup)
-    except Exception as err:  # a missing op or driver problem: report it, keep going
+        return work / seconds()
+    except (Exception, SystemExit) as err:  # a missing op, a wrong result, a driver problem
         return f"{type(err).__name__}: {err}".splitlines()[0][:120]
+
+
+def _measure(fn, repeats, warmup, work: float):
+    return _rate(lambda: bench_gemm._median_seconds(fn, repeats, warmup), work)
 
 
 def bench_elemwise(ctx, repeats, warmup) -> dict:
@@ -95,20 +82,16 @@ def bench_sum(ctx, repeats, warmup) -> dict:
     return out
 
 
-def bench_dot(n, ctx, repeats, warmup) -> dict:
-    if bench_gemm is not None and hasattr(bench_gemm, "gflops"):
-        return bench_gemm.gflops(n, ctx=ctx, repeats=repeats, warmup=warmup,
-                                 torch_too=torch is not None)
+def bench_dot(n, ctx, repeats) -> dict:
+    """bench_gemm's timings (its warm-up, its check of clnet's result) of one n x n product."""
     rng = np.random.RandomState(n)
     a, b = (rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
     gflop = 2.0 * n ** 3 / 1e9
-    out = {}
-    ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
-    out["clnet"] = _measure(synced(lambda: mx.nd.dot(ca, cb)), repeats, warmup, gflop)
-    out["numpy"] = _measure(lambda: a @ b, repeats, warmup, gflop)
+    with ctx:
+        out = {"clnet": _rate(lambda: bench_gemm._clnet(a, b, repeats), gflop),
+               "numpy": _rate(lambda: bench_gemm._numpy(a, b, repeats), gflop)}
     if torch is not None:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        out["torch"] = _measure(lambda: ta @ tb, repeats, warmup, gflop)
+        out["torch"] = _rate(lambda: bench_gemm._torch(a, b, repeats), gflop)
     return out
 
 
@@ -166,7 +149,7 @@ def main(argv=None) -> int:
     rows = [("tanh(a*b+a) 4M", "GB/s", bench_elemwise(args.ctx, repeats, warmup)),
             ("sum 16M", "GB/s", bench_sum(args.ctx, repeats, warmup))]
     for n in GEMM_SIZES:
-        rows.append((f"dot n={n}", "GFLOP/s", bench_dot(n, args.ctx, repeats, warmup)))
+        rows.append((f"dot n={n}", "GFLOP/s", bench_dot(n, args.ctx, repeats)))
     peers = ["numpy"] + (["torch"] if torch is not None else [])
     print(format_table(rows, peers))
     return 0

@@ -66,8 +66,10 @@ def no_device_message() -> str:
     return f"clnet: no OpenCL device found; {discovery.INSTALL_HINT}"
 
 
-def devices(out=sys.stdout, err=sys.stderr) -> int:
-    """Print the device table; 1 (with the install hint) when there is no device at all."""
+def devices(out=None, err=None) -> int:
+    """Print the device table (to `out`, default stdout); with no device at all, print the
+    install hint (to `err`, default stderr) and return 1."""
+    out, err = out or sys.stdout, err or sys.stderr
     rows = device_rows()
     if not rows:
         print(no_device_message(), file=err)

@@ -15,3 +15,14 @@ def next_key():
     key = (_state["seed"], _state["counter"])
     _state["counter"] += 1
     return key
+
+
+_SAMPLERS = ("uniform", "normal", "randn", "randint", "exponential", "shuffle")
+
+
+def __getattr__(name):
+    # mx.random.uniform & co. are mx.nd.random's (imported lazily: ndarray imports this module)
+    if name in _SAMPLERS:
+        from .ndarray import random as nd_random
+        return getattr(nd_random, name)
+    raise AttributeError(f"module 'clnet.random' has no attribute {name!r}")

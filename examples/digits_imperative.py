@@ -129,4 +129,7 @@ def main(argv=None) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except mx.MXNetError as err:  # e.g. --ctx gpu on a machine without a GPU driver
+        raise SystemExit(f"digits_imperative.py: {err}") from None

@@ -130,15 +130,16 @@ __kernel void KN(rng_gather_rows)(const long n, const long row_len, __global T *
 /* 53 random bits from words 2j, 2j + 1 of each block, scaled to [0, 1) exactly. */
 #define UNIT4(w, j) (convert_double4((convert_ulong4(w[2 * (j)]) << 21)                \
                                      | convert_ulong4(w[2 * (j) + 1] >> 11)) * 0x1p-53)
+#define TWO_PI 6.283185307179586476925286766559
 #else
 #define EPB 4
 #define CT4 float4
 /* 24 random bits from word j of each block, scaled to [0, 1) exactly. */
 #define UNIT4(w, j) (convert_float4(w[j] >> 8) * 0x1p-24f)
+#define TWO_PI 6.283185307179586476925286766559f
 #endif
 #define VPW (4 * EPB)
 
-#define TWO_PI ((CT)6.283185307179586476925286766559)
 
 /* The work-item's values in [0, 1), in element order. */
 inline void units(const uint4 w[4], CT v[VPW])

@@ -35,6 +35,8 @@ def _nd(host, ctx):
 
 def _same(got, want):
     want = np.asarray(want)
+    if want.ndim == 0:
+        want = want.reshape(1)  # MXNet 1.x: a fully indexed element has shape (1,)
     assert isinstance(got, mx.nd.NDArray)
     assert got.shape == want.shape, (got.shape, want.shape)
     assert got.dtype == want.dtype
@@ -58,6 +60,8 @@ def test_basic_read_dtypes(ctx):
 
 
 def test_edge_shapes(ctx):
+    flat = np.zeros((2, 0), np.float32)
+    _same(_nd(flat, ctx)[np.array([True, False])], flat[[True, False]])
     empty = np.zeros((0, 3), np.float32)
     _same(_nd(empty, ctx)[:, 1], empty[:, 1])
     _same(_nd(empty, ctx)[::-1], empty[::-1])
@@ -65,9 +69,9 @@ def test_edge_shapes(ctx):
     _same(_nd(one, ctx)[0], one[0])
     _same(_nd(one, ctx)[:, ::-1], one[:, ::-1])
     scalar = _nd(np.array(7, np.int32), ctx)
-    _same(scalar[()], np.array(7, np.int32))
+    for got in (scalar[()], scalar[...]):  # a 0-d array indexed with nothing stays 0-d
+        assert got.shape == () and got.asnumpy() == 7 and got.dtype == np.int32
     _same(scalar[None], np.array([7], np.int32))
-    _same(scalar[...], np.array(7, np.int32))
 
 
 def test_views_share_memory(ctx):
@@ -98,7 +102,8 @@ def test_views_share_memory(ctx):
 INT_KEYS = [
     [0, 2], [-1, 0, -1], np.array([3, 1]), np.array([[0, 1], [3, 2]]), (slice(None), [2, 0]),
     (1, [0, 2, 1]), (slice(1, None), np.array([-1, 0])), ([1, 3], slice(None, None, -1)),
-    (slice(None), slice(None), [4, 0]), np.array(2),
+    (slice(None), slice(None), [4, 0]), np.array(2), (Ellipsis, [4, 0]), ([2], Ellipsis),
+    (Ellipsis, 1, np.array([[0], [3]])), (Ellipsis, [1], slice(None, None, 2)),
 ]
 
 
@@ -133,6 +138,8 @@ def test_boolean_mask_read(ctx):
         _same(x[:, np.array([True, False, True])], host[:, [True, False, True]])
         none = np.zeros(4, bool)
         _same(x[none], host[none])
+        nested = full.tolist()  # a mask given as nested lists of bools
+        _same(x[nested], host[full])
 
 
 def test_read_errors(ctx):
@@ -157,6 +164,8 @@ def test_read_errors(ctx):
         x[np.array([True, False, True])]
     with pytest.raises(MXNetError, match="index arrays must be integers or booleans"):
         x[np.array([0.5, 1.0])]
+    with pytest.raises(MXNetError, match="more than one index array is not supported"):
+        x[[0, 1], [1, 2]]
 
 
 def test_setitem_basic(ctx):

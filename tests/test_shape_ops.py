@@ -249,6 +249,10 @@ def test_broadcast_errors(ctx):
         mx.nd.broadcast_to(x, shape=(4, 2))
     with pytest.raises(MXNetError, match="fewer dims"):
         mx.nd.broadcast_to(x, shape=(6,))
+    with pytest.raises(MXNetError, match="broadcast_to: shape=\\(-1, 2\\) has a negative size"):
+        mx.nd.broadcast_to(x, shape=(-1, 2))
+    with pytest.raises(MXNetError, match="broadcast_axis: size=\\(-2,\\) has a negative"):
+        mx.nd.broadcast_axis(x[:, :1], axis=1, size=-2)
     with pytest.raises(MXNetError, match="broadcast_axis: axis 0 has size 3"):
         mx.nd.broadcast_axis(x, axis=0, size=4)
     with pytest.raises(MXNetError, match="must have the same length"):
@@ -443,6 +447,14 @@ def test_take_edges_and_errors(ctx):
     _same(mx.nd.take(a, mx.nd.zeros((2, 0), ctx=ctx), axis=1), np.zeros((4, 2, 0), np.int32))
     _same(mx.nd.take(mx.nd.zeros((0, 3), ctx=ctx), mx.nd.zeros((0,), ctx=ctx)),
           np.zeros((0, 3), np.float32))
+    # index arrays at an offset into their buffer, and out=
+    idx = mx.nd.array([[9, 9], [3, 1]], ctx=ctx, dtype="int32")[1]
+    out = mx.nd.zeros((2, 3), ctx=ctx, dtype="int32")
+    assert mx.nd.take(a, idx, out=out) is out
+    _same(out, host[[3, 1]])
+    _same(mx.nd.one_hot(idx, depth=4, dtype="int32"), np.eye(4, dtype=np.int32)[[3, 1]])
+    _same(mx.nd.pick(a, mx.nd.array([[7] * 4, [2, 0, 1, 2]], ctx=ctx)[1], axis=1),
+          host[np.arange(4), [2, 0, 1, 2]])
     bad = mx.nd.array([0, 1, 4, 2], ctx=ctx, dtype="int64")
     with pytest.raises(MXNetError, match="take: index 4 \\(at position 2 of the indices\\) is "
                                          "out of range for axis 0 of size 4 \\(input shape "

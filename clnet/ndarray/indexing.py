@@ -50,9 +50,9 @@ def basic_view(arr, key) -> mapping.View:
             continue
         n, st = base.shape[axis], base.strides[axis]
         if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step == 0:
+            if k.step == 0:
                 raise MXNetError(f"slice step cannot be zero (axis {axis})")
+            start, stop, step = k.indices(n)
             length = max(0, (stop - start + (step - (1 if step > 0 else -1))) // step)
             offset += start * st if length else 0
             shape.append(length)
@@ -88,6 +88,8 @@ def _advanced_to_array(k, arr, axis):
     host = np.asarray(k)
     if host.dtype == np.bool_:
         return host
+    if host.size == 0:  # [] reads as float64
+        host = host.astype(np.int64)
     if not np.issubdtype(host.dtype, np.integer):
         raise MXNetError(f"index arrays must be integers or booleans, got dtype {host.dtype}")
     return array(host, ctx=arr.context, dtype=np.int64)
@@ -96,7 +98,11 @@ def _advanced_to_array(k, arr, axis):
 def getitem(arr, key):
     keys = key if isinstance(key, tuple) else (key,)
     if all(_is_basic(k) or k is Ellipsis for k in keys):
-        return _materialize(arr, basic_view(arr, key))
+        view = basic_view(arr, key)
+        if not view.shape and arr.ndim:
+            # MXNet 1.x has no 0-d results: x[i] of a 1-D array has shape (1,)
+            view = view._replace(shape=(1,), strides=(1,))
+        return _materialize(arr, view)
     return _advanced_getitem(arr, keys)
 
 
@@ -106,20 +112,25 @@ def _advanced_getitem(arr, keys):
     from .ndarray import NDArray, array, invoke
     if len(keys) == 1:
         k = keys[0]
-        if isinstance(k, np.ndarray) and k.dtype == np.bool_ or (
-                isinstance(k, list) and k and isinstance(k[0], bool)):
-            mask = np.asarray(k)
+        mask = np.asarray(k) if isinstance(k, (list, np.ndarray)) else None
+        if mask is not None and mask.dtype == np.bool_:
             if mask.shape != arr.shape[:mask.ndim]:
                 raise MXNetError(f"boolean index of shape {mask.shape} does not match the "
                                  f"array's leading dims {arr.shape[:mask.ndim]}")
             idx = np.flatnonzero(mask.reshape(-1))
-            flat = arr.reshape((-1,) + arr.shape[mask.ndim:]) if mask.ndim else arr
+            flat = arr.reshape((mask.size,) + arr.shape[mask.ndim:]) if mask.ndim else arr
             return invoke("take", [flat, array(idx, ctx=arr.context, dtype=np.int64)],
                           {"axis": 0, "mode": "raise"})
-    positions = [i for i, k in enumerate(keys) if not (_is_basic(k) or k is Ellipsis)]
-    if len(positions) != 1 or Ellipsis in keys:
-        raise MXNetError("indexing with more than one index array (or with an Ellipsis next to "
-                         "one) is not supported; index one axis at a time")
+    ell = [i for i, k in enumerate(keys) if k is Ellipsis]
+    if len(ell) > 1:
+        raise MXNetError("an index can only have a single ellipsis ('...')")
+    if ell:  # spell the Ellipsis out as full slices; each remaining key takes one axis
+        used = sum(k is not None for k in keys) - 1
+        keys = keys[:ell[0]] + (slice(None),) * max(0, arr.ndim - used) + keys[ell[0] + 1:]
+    positions = [i for i, k in enumerate(keys) if not _is_basic(k)]
+    if len(positions) != 1:
+        raise MXNetError("indexing with more than one index array is not supported; index "
+                         "one axis at a time")
     pos = positions[0]
     if any(k is None for k in keys[:pos]):
         raise MXNetError("None before an index array is not supported")

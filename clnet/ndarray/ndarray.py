@@ -322,6 +322,19 @@ def _check_out(op, outs, shapes, dts, ctx):
                              f"on {ctx}")
 
 
+def _parse_ctx(ctx) -> Context:
+    """A Context from a Context or MXNet's string form 'cpu(1)' / 'gpu'."""
+    if isinstance(ctx, Context):
+        return ctx
+    text = str(ctx).strip()
+    kind, _, rest = text.partition("(")
+    try:
+        return Context(kind, int(rest.rstrip(")")) if rest else 0)
+    except ValueError as err:
+        raise MXNetError(f"ctx {ctx!r} is not a context; use mx.cpu(i), mx.gpu(i) or "
+                         "'cpu(i)'") from err
+
+
 def invoke(name, inputs, kwargs, out=None):
     """Run registry op `name` imperatively: check inputs, infer, allocate, enqueue.
     A failing check raises before any work is queued, so inputs are never half-updated."""
@@ -336,7 +349,9 @@ def invoke(name, inputs, kwargs, out=None):
                          f"got {len(inputs)}")
     ctx = _check_inputs(op, inputs, names) if inputs else None
     if ctx is None:
-        ctx = Context(ctx_arg) if ctx_arg is not None else current_context()
+        first_out = out[0] if isinstance(out, (list, tuple)) else out
+        ctx = (_parse_ctx(ctx_arg) if ctx_arg is not None else
+               first_out.context if isinstance(first_out, NDArray) else current_context())
     dts = [x._dt for x in inputs]
     op.check_dtypes(dts)
     shapes = [tuple(s) for s in op.infer_shape(params, [x.shape for x in inputs])]

@@ -56,17 +56,28 @@ def _promote(params, dts):
     return [result_dtype(*dts)]
 
 
-def _ew(name, expr, inputs=("data",), params=(), dtypes=None, scalars=(), grad_expr=None,
-        aliases=(), doc="", infer_shape=None, infer_type=None, **extra):
+def register_elementwise(name, expr, inputs=("data",), params=(), dtypes=None, scalars=(),
+                         grad_expr=None, aliases=(), doc="", infer_shape=None, infer_type=None,
+                         broadcast=False, differentiable=True, grad=None, **extra) -> OpDef:
+    """Register an elementwise op from its expression: kernel from `mapping`, gradient from
+    `elemwise_grad` (sympy's derivative, or `grad_expr`), unless `grad` is given."""
+    from .elemwise_grad import elementwise_grad
     op = OpDef(name, inputs=inputs, params=params, expr=expr, grad_expr=grad_expr,
                dtypes=dtypes, aliases=aliases, doc=doc or f"Elementwise `{expr}`.",
-               extra={"scalars": scalars, "elementwise": True, "inplace": True, **extra})
+               extra={"scalars": scalars, "elementwise": True, "inplace": True,
+                      "broadcast": broadcast, **extra})
+    if broadcast:
+        op.infer_shape, op.infer_type = _broadcast_shape, _promote
     if infer_shape:
         op.infer_shape = infer_shape
     if infer_type:
         op.infer_type = infer_type
     op.forward = ew_forward(op)
+    op.grad = grad or (elementwise_grad(op) if differentiable else None)
     return register(op)
+
+
+_ew = register_elementwise
 
 
 # -- unary math: name, expression, accepted dtypes -------------------------------------------
@@ -91,8 +102,17 @@ UNARY = [
 ]
 # OpenCL's fabs is float-only; integer abs is a comparison.
 _UNARY_INT = {"abs": "C:(x < (CT)0 ? -x : x)"}
+_ZERO_GRAD = ("sign", "floor", "ceil", "round", "rint", "trunc", "fix", "logical_not")
+# Derivatives given where sympy's would overflow (exp(-x)**2 for x << 0) or cannot be printed.
+UNARY_GRAD = {
+    "sigmoid": "1/(1 + exp(-x))*(1 - 1/(1 + exp(-x)))",
+    "softrelu": "1/(1 + exp(-x))",
+    "cbrt": "C:((CT)1/((CT)3*cbrt(x)*cbrt(x)))",
+    **{n: "0" for n in _ZERO_GRAD},
+}
 for _name, _expr, _dtypes in UNARY:
-    _ew(_name, _expr, dtypes=_dtypes, int_expr=_UNARY_INT.get(_name))
+    _ew(_name, _expr, dtypes=_dtypes, int_expr=_UNARY_INT.get(_name),
+        grad_expr=UNARY_GRAD.get(_name))
 
 # -- binary with broadcasting ----------------------------------------------------------------
 _INT_DIV = "C:(y == (CT)0 ? (CT)0 : x / y)"
@@ -122,10 +142,11 @@ BINARY = [
     ("broadcast_logical_or", "C:(CT)(x != (CT)0 || y != (CT)0)", None, ("logical_or",)),
     ("broadcast_logical_xor", "C:(CT)((x != (CT)0) != (y != (CT)0))", None, ("logical_xor",)),
 ]
+BINARY_GRAD = {"broadcast_mod": ("1", "-floor(x/y)")}
 for _name, _expr, _int, _aliases in BINARY:
     _ew(_name, _expr, inputs=("lhs", "rhs"), aliases=_aliases, int_expr=_int,
-        dtypes=FLOATS if _name == "broadcast_hypot" else None,
-        infer_shape=_broadcast_shape, infer_type=_promote)
+        dtypes=FLOATS if _name == "broadcast_hypot" else None, broadcast=True,
+        grad_expr=BINARY_GRAD.get(_name, ("0", "0") if _expr.startswith("C:") else None))
 
 # -- scalar forms: x op s and s op x -----------------------------------------------------------
 _SCALAR = (Param("scalar", float, 1.0, "the scalar operand"),)
@@ -145,8 +166,10 @@ SCALAR_OPS = [
     ("_greater_equal_scalar", "C:(CT)(x >= s)", None),
     ("_lesser_scalar", "C:(CT)(x < s)", None), ("_lesser_equal_scalar", "C:(CT)(x <= s)", None),
 ]
+SCALAR_GRAD = {"_mod_scalar": "1", "_rmod_scalar": "-floor(s/x)"}
 for _name, _expr, _int in SCALAR_OPS:
-    _ew(_name, _expr, params=_SCALAR, scalars=("scalar",), int_expr=_int)
+    _ew(_name, _expr, params=_SCALAR, scalars=("scalar",), int_expr=_int,
+        grad_expr=SCALAR_GRAD.get(_name, "0" if _expr.startswith("C:") else None))
 
 
 def _clip_check(params):
@@ -164,13 +187,53 @@ _ew("clip", "Min(Max(x, s), t)", params=(Param("a_min", float, doc="lower bound"
     scalars=("a_min", "a_max"), infer_shape=_clip_shape,
     doc="Clip each element to [a_min, a_max].")
 
+def _cast_grad(F, params, inputs, outputs, out_grads):
+    return [F.invoke("Cast", [out_grads[0]], {"dtype": inputs[0].dtype})]
+
+
+def _where_grad(F, params, inputs, outputs, out_grads):
+    cond, g = inputs[0], out_grads[0]
+    zeros = F.zeros_like(g)
+    return [None, F.invoke("where", [cond, g, zeros], {}), F.invoke("where", [cond, zeros, g], {})]
+
+
 _ew("Cast", "x", params=(Param("dtype", "dtype", doc="target dtype"),),
     infer_type=lambda p, dts: [as_dtype(p["dtype"])], aliases=("cast",),
-    compute_in_output=True, doc="Convert to another dtype.")
-_ew("_copy", "x", aliases=("identity",), doc="Copy of the input.")
+    compute_in_output=True, grad=_cast_grad, doc="Convert to another dtype.")
+_ew("_copy", "x", aliases=("identity",), grad_expr="1", doc="Copy of the input.")
 _ew("where", "C:(x != (CT)0 ? y : z)", inputs=("condition", "x", "y"),
     infer_shape=lambda p, s: [_where_shape(s)], infer_type=lambda p, dts: [dts[1]],
-    doc="Elements of x where condition is non-zero, else of y.")
+    grad=_where_grad, doc="Elements of x where condition is non-zero, else of y.")
+
+
+def _sum_to_forward(params, inputs, outputs):
+    """Sum `data` over the axes it was broadcast along, to `like`'s shape."""
+    from ..ndarray.ndarray import invoke
+    data, like = inputs
+    out = outputs[0]
+    lead = data.ndim - like.ndim
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, (d, n) in enumerate(zip(like.shape, data.shape[lead:])) if d == 1 != n)
+    if not axes:
+        mapping.run(out.device, "x", "_copy", out.view_desc(), [data.view_desc()])
+        return
+    summed = invoke("sum", [data], {"axis": axes, "keepdims": True})
+    mapping.run(out.device, "x", "_copy", out.view_desc(),
+                [summed.view_desc()._replace(shape=out.shape,
+                                             strides=mapping.contiguous_strides(out.shape))])
+
+
+def _sum_to_shape(params, shapes):
+    data, like = shapes
+    if mapping.broadcast_shapes(data, like, what="_sum_to") != tuple(data):
+        raise MXNetError(f"_sum_to: {like} does not broadcast to {data}")
+    return [like]
+
+
+register(OpDef("_sum_to", inputs=("data", "like"), infer_shape=_sum_to_shape,
+               forward=_sum_to_forward, doc="Sum data over broadcast axes to like's shape.",
+               grad=lambda F, p, ins, outs, g: [F.invoke("broadcast_like", [g[0], ins[0]], {}),
+                                                None]))
 
 
 def _where_shape(shapes):

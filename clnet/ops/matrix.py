@@ -83,40 +83,51 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     params = gemm_params(device, dt)
     src = _source(dt, params)
     ct = np.float64 if dt.name == "float64" else np.float32
-    L = np.int64
-    c_args = [c.buffer.cl_buffer, L(c.offset), L(c.rs), L(c.bs), ct(alpha), ct(beta)]
+    c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
     nr = params["NV"] * params["VW"]
     if k == 0 or 2 * m * n * k * batch <= params["DIRECT_MAX_FLOPS"] or (
             m <= params["DIRECT_MAX_M"] and n >= nr):
-        knl = device.kernel(src, f"gemm_direct_{dt.suffix}")
-        args = [L(m), L(n), L(k)]
-        for op in (a, b):
-            args += [op.buffer.cl_buffer, L(op.offset), L(op.rs), L(op.cs), L(op.bs)]
-        gsize = (_ceil(_ceil(n, nr), _DIRECT_LOCAL) * _DIRECT_LOCAL, m, batch)
-        device.enqueue(knl, gsize, (_DIRECT_LOCAL, 1, 1), args + c_args,
-                       (a.buffer, b.buffer, c.buffer))
-        return
-    mr, ku = params["MR"], params["KU"]
+        _direct(device, dt, src, nr, (m, n, k, batch), a, b, c, c_args)
+    else:
+        _packed(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
+
+
+_L = np.int64
+
+
+def _direct(device, dt, src, nr, dims, a, b, c, c_args):
+    m, n, k, batch = dims
+    args = [_L(m), _L(n), _L(k)]
+    for op in (a, b):
+        args += [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs)]
+    gsize = (_ceil(_ceil(n, nr), _DIRECT_LOCAL) * _DIRECT_LOCAL, m, batch)
+    device.enqueue(device.kernel(src, f"gemm_direct_{dt.suffix}"), gsize,
+                   (_DIRECT_LOCAL, 1, 1), args + c_args, (a.buffer, b.buffer, c.buffer))
+
+
+def _packed(device, dt, src, params, dims, a, b, c, c_args):
+    m, n, k, batch = dims
+    mr, nr, ku = params["MR"], params["NV"] * params["VW"], params["KU"]
     kc = min(params["KC"], k)  # PARAMS keep KC a multiple of KU
     panels_a, panels_b = _ceil(m, mr), _ceil(n, nr)
-    csize = 8 if dt.name == "float64" else 4
     ap_bs, bp_bs = panels_a * mr * k, panels_b * nr * k
-    packed_a = Buffer(device, ap_bs * batch * csize)
-    packed_b = Buffer(device, bp_bs * batch * csize)
-    knl = device.kernel(src, f"gemm_pack_a_{dt.suffix}")
+    itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
+    packed_a = Buffer(device, ap_bs * batch * itemsize)
+    packed_b = Buffer(device, bp_bs * batch * itemsize)
     gk = _ceil(_ceil(k, ku), _PACK_LOCAL) * _PACK_LOCAL
-    device.enqueue(knl, (gk, panels_a, batch), (_PACK_LOCAL, 1, 1),
-                   [L(m), L(k), L(kc), a.buffer.cl_buffer, L(a.offset), L(a.rs), L(a.cs),
-                    L(a.bs), packed_a.cl_buffer, L(ap_bs)], (a.buffer, packed_a))
-    knl = device.kernel(src, f"gemm_pack_b_{dt.suffix}")
-    device.enqueue(knl, (gk, panels_b, batch), (_PACK_LOCAL, 1, 1),
-                   [L(n), L(k), b.buffer.cl_buffer, L(b.offset), L(b.rs), L(b.cs), L(b.bs),
-                    packed_b.cl_buffer, L(bp_bs)], (b.buffer, packed_b))
+    device.enqueue(device.kernel(src, f"gemm_pack_a_{dt.suffix}"), (gk, panels_a, batch),
+                   (_PACK_LOCAL, 1, 1),
+                   [_L(m), _L(k), _L(kc), a.buffer.cl_buffer, _L(a.offset), _L(a.rs),
+                    _L(a.cs), _L(a.bs), packed_a.cl_buffer, _L(ap_bs)], (a.buffer, packed_a))
+    device.enqueue(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), (gk, panels_b, batch),
+                   (_PACK_LOCAL, 1, 1),
+                   [_L(n), _L(k), b.buffer.cl_buffer, _L(b.offset), _L(b.rs), _L(b.cs),
+                    _L(b.bs), packed_b.cl_buffer, _L(bp_bs)], (b.buffer, packed_b))
     lq, pm = params["LQ"], params["PM"]
-    knl = device.kernel(src, f"gemm_micro_{dt.suffix}")
-    device.enqueue(knl, (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
-                   [L(m), L(n), L(k), packed_a.cl_buffer, L(ap_bs), packed_b.cl_buffer,
-                    L(bp_bs)] + c_args + [L(pm), L(kc)], (packed_a, packed_b, c.buffer))
+    device.enqueue(device.kernel(src, f"gemm_micro_{dt.suffix}"),
+                   (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
+                   [_L(m), _L(n), _L(k), packed_a.cl_buffer, _L(ap_bs), packed_b.cl_buffer,
+                    _L(bp_bs)] + c_args + [_L(pm), _L(kc)], (packed_a, packed_b, c.buffer))
 
 
 # -- dot ------------------------------------------------------------------------------------

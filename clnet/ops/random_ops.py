@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .. import random as _mxrandom
 from ..base import MXNetError, prod
 from ..codegen import templates
 from ..dtype import DTypeInfo, as_dtype
@@ -74,8 +75,7 @@ def _draw(out, kernel: str, args=(), arrays=(), per: int | None = None):
     """Enqueue `kernel` to fill `out` from the next op counter's stream. `arrays` are the
     per-element parameter NDArrays (dtype of out) of the `rng_sample_*` kernels, each row
     serving `per` consecutive outputs."""
-    from .. import random as _seed
-    seed, counter = _seed.next_key()  # taken even for size 0, so later draws do not shift
+    seed, counter = _mxrandom.next_key()  # taken even for size 0, so later draws do not shift
     n = out.size
     if n == 0:
         return None
@@ -322,9 +322,8 @@ def permutation(seed: int, op: int, n: int) -> np.ndarray:
 
 def _shuffle_forward(params, inputs, outputs):
     import pyopencl as cl
-    from .. import random as _seed
     data, out = inputs[0], outputs[0]
-    seed, counter = _seed.next_key()
+    seed, counter = _mxrandom.next_key()
     if data.size == 0:
         return None
     rows = data.shape[0] if data.shape else 1

@@ -115,6 +115,11 @@ class OpDef:
     num_outputs: int | Callable = 1
     variadic: bool = False  # inputs are *args (concat, stack, add_n)
     view: Callable | None = None  # imperative: returns an output sharing the input's memory
+    # symbolic inference: fill unknown (None) input shapes from the known ones and the params
+    # (FullyConnected's weight from data); called before infer_shape, which sees known shapes
+    infer_args: Callable | None = None
+    aux: tuple = ()  # names of inputs that are auxiliary states (BatchNorm's moving stats)
+    output_names: tuple | Callable = ("output",)  # list_outputs suffixes, or f(params)
     doc: str = ""
     aliases: tuple = ()
     extra: dict = field(default_factory=dict)
@@ -123,6 +128,15 @@ class OpDef:
         if self.variadic:
             return tuple(f"arg{i}" for i in range(n_given or 0))
         return self.inputs(params) if callable(self.inputs) else self.inputs
+
+    def out_names(self, params: dict) -> tuple:
+        """Output suffixes as MXNet lists them: 'output' for one output, else the op's names
+        (output0, output1, ... by default)."""
+        n = self.n_outputs(params)
+        names = self.output_names(params) if callable(self.output_names) else self.output_names
+        if len(names) != n:
+            names = ("output",) if n == 1 else tuple(f"output{i}" for i in range(n))
+        return tuple(names)
 
     def n_outputs(self, params: dict) -> int:
         return self.num_outputs(params) if callable(self.num_outputs) else self.num_outputs

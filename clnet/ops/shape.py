@@ -290,6 +290,8 @@ def _check_broadcast(op, shape, out):
 
 def _broadcast_to_shape(p, shapes):
     shape, target = shapes[0], p["shape"]
+    if any(t < 0 for t in target):
+        raise MXNetError(f"broadcast_to: shape={target} has a negative size")
     if len(target) < len(shape):
         raise MXNetError(f"broadcast_to: shape={target} has fewer dims than the input's "
                          f"{shape}")
@@ -306,6 +308,8 @@ def _broadcast_axis_shape(p, shapes):
     if len(p["axis"]) != len(p["size"]):
         raise MXNetError(f"broadcast_axis: axis={p['axis']} and size={p['size']} must have "
                          "the same length")
+    if any(n < 0 for n in p["size"]):
+        raise MXNetError(f"broadcast_axis: size={p['size']} has a negative size")
     for a, n in zip(_axes("broadcast_axis", p["axis"], shape), p["size"]):
         if shape[a] != 1:
             raise MXNetError(f"broadcast_axis: axis {a} has size {shape[a]}; only size-1 "

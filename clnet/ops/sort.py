@@ -1,12 +1,12 @@
 """Ordering ops: `sort`, `argsort` and `topk`, with MXNet 1.x's names, params and output types.
 
-Owns the ordering kernels (`kernels/sort.cl`): the data, seen as dense (pre, n, post) around the
-sorted axis, is gathered into rows of (key, index) pairs padded to a power of two, sorted by a
-bitonic network (passes of short distance run in local memory, the others one launch each),
-and the first k of each row are scattered straight into the output's layout, so moving the
-axis last and back costs no extra copies. The order is total (ties by index, NaN after every
-number when ascending, first when descending), so argsort equals numpy's stable argsort.
-Allocation and argument checking are `ndarray.invoke`'s; the gradient is not defined here.
+Owns the ordering kernels (`kernels/sort.cl`, one program per dtype): the data, seen as dense
+(pre, n, post) around the sorted axis, is gathered into rows of (key, index) pairs padded to a
+power of two and sorted by a bitonic network, each launch running several of its passes on
+pairs held in registers; the first k of each row are then scattered straight into the output's
+layout, so moving the axis last and back costs no copies. The order is total (ties by index,
+NaN after every number ascending and first descending), so argsort is numpy's stable argsort.
+Allocation and the checks common to all ops are `ndarray.invoke`'s; gradients are not here.
 """
 from __future__ import annotations
 
@@ -82,13 +82,12 @@ def _check_index_dtype(op: str, dtype: str, n: int):
 
 def _plan(op: str, params: dict, shape: tuple) -> tuple:
     """(axis, out_shape, k) for topk-like params (sort and argsort: k = whole axis)."""
-    name = op
-    axis = params.get("axis", -1)
-    if not shape and name == "argsort":
+    axis = params["axis"]
+    if not shape and op == "argsort":
         axis = None  # MXNet's argsort of a 0-d array gives shape (1,) whatever the axis
-    axis = _axis(name, axis, shape)
+    axis = _axis(op, axis, shape)
     n = _layout(shape, axis)[1]
-    kk = _k(name, params.get("k", 0), n, shape, axis)
+    kk = _k(op, params.get("k", 0), n, shape, axis)
     if params.get("ret_typ") == "mask":
         return axis, shape, kk
     return axis, _out_shape(shape, axis, kk), kk

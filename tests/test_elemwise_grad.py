@@ -1,0 +1,105 @@
+"""Gradient rules of the elementwise ops against central differences (float64), run through
+the imperative namespace; and every given grad_expr checked against sympy's derivative."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import clnet as mx
+from clnet.ops import elemwise, registry
+from op_cases import BINARY_CASES, SCALAR_CASES, UNARY_CASES
+
+H = 1e-6
+
+
+def _fwd(name, arrays, params):
+    return mx.nd.invoke(name, [mx.nd.array(a, dtype="float64") for a in arrays], params)
+
+
+def _analytic(name, arrays, head, params):
+    op = registry.get(name)
+    xs = [mx.nd.array(a, dtype="float64") for a in arrays]
+    out = mx.nd.invoke(op, xs, params)
+    return [None if g is None else g.asnumpy()
+            for g in op.grad(mx.nd, params, xs, [out], [mx.nd.array(head)])]
+
+
+def _check(name, arrays, params=None, rtol=1e-5, atol=1e-7):
+    params = params or {}
+    out = _fwd(name, arrays, params).asnumpy()
+    head = np.random.uniform(0.5, 1.5, out.shape)
+    grads = _analytic(name, arrays, head, params)
+    for k, a in enumerate(arrays):
+        # random direction: <grad, v> against the directional difference of <head, f>
+        v = np.random.uniform(-1, 1, a.shape)
+        plus = [b + H * v if i == k else b for i, b in enumerate(arrays)]
+        minus = [b - H * v if i == k else b for i, b in enumerate(arrays)]
+        numeric = np.sum(head * (_fwd(name, plus, params).asnumpy()
+                                 - _fwd(name, minus, params).asnumpy())) / (2 * H)
+        assert grads[k].shape == a.shape, (name, k, grads[k].shape, a.shape)
+        np.testing.assert_allclose(np.sum(grads[k] * v), numeric, rtol=rtol, atol=atol,
+                                   err_msg=f"{name} input {k}")
+
+
+@pytest.mark.parametrize("name", sorted(UNARY_CASES))
+def test_unary_gradients(ctx, name):
+    if not mx.runtime.get_device(ctx).has_fp64:
+        pytest.skip("needs float64")
+    (low, high), _ = UNARY_CASES[name]
+    x = np.random.uniform(low, high, (3, 4))
+    if name in ("floor", "ceil", "round", "rint", "trunc", "fix", "sign", "logical_not"):
+        x = np.round(x) + 0.3  # away from the jumps
+    if name in ("relu", "abs"):
+        x = np.where(np.abs(x) < 0.05, 0.5, x)
+    _check(name, [x])
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_CASES))
+def test_binary_gradients_with_broadcasting(ctx, name):
+    (dom_a, dom_b), _, _ = BINARY_CASES[name]
+    for sa, sb in [((3, 4), (3, 4)), ((2, 3, 4), (3, 1)), ((4,), ())]:
+        a, b = np.random.uniform(*dom_a, sa), np.random.uniform(*dom_b, sb)
+        if name in ("broadcast_maximum", "broadcast_minimum"):
+            b = b + 0.2 * np.sign(b - a.mean())  # avoid ties
+        if name == "broadcast_mod":
+            a = np.round(a) + 0.37
+            b = np.full(sb, 1.7)
+        _check(name, [a, b])
+
+
+@pytest.mark.parametrize("name", sorted(SCALAR_CASES))
+def test_scalar_op_gradients(ctx, name):
+    x = np.random.uniform(0.6, 3.5, (5,))
+    if "mod" in name:
+        x = np.round(x) + 0.37
+    _check(name, [x], {"scalar": 2.25})
+
+
+def test_clip_where_cast_copy_gradients(ctx):
+    x = np.random.uniform(-3, 3, (4, 5))
+    x = np.where(np.abs(np.abs(x) - 1) < 0.05, 0.0, x)
+    _check("clip", [x], {"a_min": -1.0, "a_max": 1.0})
+    _check("_copy", [x])
+    cond = (np.random.uniform(size=(4, 5)) > 0.5).astype(np.float64)
+    y = np.random.uniform(-1, 1, (4, 5))
+    grads = _analytic("where", [cond, x, y], np.ones((4, 5)), {})
+    assert grads[0] is None
+    np.testing.assert_array_equal(grads[1], cond)
+    np.testing.assert_array_equal(grads[2], 1 - cond)
+    g = registry.get("Cast").grad(mx.nd, {"dtype": "float32"}, [mx.nd.array(x, dtype="float64")],
+                                  [], [mx.nd.ones((4, 5))])[0]
+    assert g.dtype == np.float64
+
+
+def test_given_grad_exprs_equal_sympys_derivative():
+    import sympy
+    from clnet.codegen import printer
+    x = printer.symbols()["x"]
+    for name, text in {**elemwise.UNARY_GRAD}.items():
+        op = registry.get(name)
+        if text == "0" or text.startswith("C:") or op.expr.startswith("C:"):
+            continue
+        derived = sympy.diff(printer.parse(op.expr), x)
+        given = printer.parse(text)
+        for value in (-2.5, -0.3, 0.7, 3.1):
+            assert abs(float((derived - given).subs(x, value))) < 1e-12, name
