@@ -14,8 +14,11 @@
  *   ew_contig_SUFFIX   every operand contiguous from its offset
  *   ew_vec_SUFFIX      the same, one VW-wide vector per work-item, loaded through a vector
  *                      pointer (offsets must be multiples of VW); n counts vectors
+ *   ew_grid_SUFFIX     up to 3 dims as a 3-D launch (dim 0 innermost = global id 0), strides as
+ *                      scalar arguments: no index division at all
  *   ew_strided_SUFFIX  operands given by ndim <= 8 dims (shape, strides in elements; stride 0
- *                      broadcasts, negative strides walk backwards), dims left-aligned in long8
+ *                      broadcasts, negative strides walk backwards), innermost dim first in
+ *                      the long8 arguments
  */
 #ifndef TO
 #define TO float
@@ -94,52 +97,80 @@ __kernel void KN(ew_vec)(const long n, __global VT *out, const long out_off
 }
 #endif
 
-#define UNPACK(name, v) const long name[8] = {v.s0, v.s1, v.s2, v.s3, v.s4, v.s5, v.s6, v.s7}
+#define GRID_OPERAND(T_, p) , __global T_ *p, const long p##_off, const long p##_s0, \
+                                const long p##_s1, const long p##_s2
+#define GRID_INDEX(p) (p##_off + i0 * p##_s0 + i1 * p##_s1 + i2 * p##_s2)
 
-__kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape_v,
-    __global TO *out, const long out_off, const long8 out_sv
+__kernel void KN(ew_grid)(const long n0, const long n1, const long n2
+    GRID_OPERAND(TO, out)
 #if NIN >= 1
-    , __global const TA *a, const long a_off, const long8 a_sv
+    GRID_OPERAND(const TA, a)
 #endif
 #if NIN >= 2
-    , __global const TB *b, const long b_off, const long8 b_sv
+    GRID_OPERAND(const TB, b)
 #endif
 #if NIN >= 3
-    , __global const TC *c, const long c_off, const long8 c_sv
+    GRID_OPERAND(const TC, c)
+#endif
+    , const CT s, const CT t)
+{
+    const long i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
+    if (i0 >= n0 || i1 >= n1 || i2 >= n2) return;
+    const long i = i0 + n0 * (i1 + n1 * i2);
+#if NIN >= 1
+    const CT x = (CT)a[GRID_INDEX(a)];
+#endif
+#if NIN >= 2
+    const CT y = (CT)b[GRID_INDEX(b)];
+#endif
+#if NIN >= 3
+    const CT z = (CT)c[GRID_INDEX(c)];
+#endif
+    out[GRID_INDEX(out)] = (TO)(EXPR);
+}
+
+/* One dim of the index walk, innermost first: dims are stored innermost-first in the long8
+ * arguments and unrolled by component, since private arrays indexed at run time cost ~30x on
+ * pocl. */
+#define STEP_(k, ACC) if (k < ndim) { const long idx = rem % shape.s##k; rem /= shape.s##k; ACC(k) }
+#if NIN == 0
+#define ACCUM(k) oi += idx * out_st.s##k;
+#elif NIN == 1
+#define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k;
+#elif NIN == 2
+#define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k; bi += idx * b_st.s##k;
+#else
+#define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k; bi += idx * b_st.s##k; \
+                 ci += idx * c_st.s##k;
+#endif
+
+__kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape,
+    __global TO *out, const long out_off, const long8 out_st
+#if NIN >= 1
+    , __global const TA *a, const long a_off, const long8 a_st
+#endif
+#if NIN >= 2
+    , __global const TB *b, const long b_off, const long8 b_st
+#endif
+#if NIN >= 3
+    , __global const TC *c, const long c_off, const long8 c_st
 #endif
     , const CT s, const CT t)
 {
     const long i = get_global_id(0);
     if (i >= n) return;
-    UNPACK(shape, shape_v);
-    UNPACK(out_st, out_sv);
     long rem = i, oi = out_off;
 #if NIN >= 1
-    UNPACK(a_st, a_sv);
     long ai = a_off;
 #endif
 #if NIN >= 2
-    UNPACK(b_st, b_sv);
     long bi = b_off;
 #endif
 #if NIN >= 3
-    UNPACK(c_st, c_sv);
     long ci = c_off;
 #endif
-    for (int d = ndim - 1; d >= 0; --d) {
-        const long idx = rem % shape[d];
-        rem /= shape[d];
-        oi += idx * out_st[d];
-#if NIN >= 1
-        ai += idx * a_st[d];
-#endif
-#if NIN >= 2
-        bi += idx * b_st[d];
-#endif
-#if NIN >= 3
-        ci += idx * c_st[d];
-#endif
-    }
+    STEP_(0, ACCUM) STEP_(1, ACCUM) STEP_(2, ACCUM) STEP_(3, ACCUM)
+    STEP_(4, ACCUM) STEP_(5, ACCUM) STEP_(6, ACCUM) STEP_(7, ACCUM)
 #if NIN >= 1
     const CT x = (CT)a[ai];
 #endif

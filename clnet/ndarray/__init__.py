@@ -8,3 +8,14 @@ from . import register as _register
 
 _register.populate(globals())
 del _register
+
+
+def __getattr__(name):
+    # ops registered after import (the gradient ops, made on first use) resolve on demand
+    from ..ops import registry as _registry
+    from .register import make_function
+    op = _registry.all_ops().get(name)
+    if op is None:
+        raise AttributeError(f"module 'clnet.ndarray' has no attribute {name!r}")
+    fn = globals()[name] = make_function(name, op)
+    return fn

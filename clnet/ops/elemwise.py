@@ -15,12 +15,12 @@ ALL = tuple(DTYPES)
 INTS = tuple(d for d in ALL if d not in FLOATS)
 
 
-def _views_for(outputs, inputs):
+def _views_for(outputs, inputs, rows_first=False):
     out = outputs[0].view_desc()
     views = []
-    for x in inputs:
+    for k, x in enumerate(inputs):
         v = x.view_desc()
-        if len(v.shape) == 1 and len(out.shape) > 1 and v.shape[0] == out.shape[0] != 1:
+        if rows_first and k == 0 and len(v.shape) == 1 and len(out.shape) > 1:
             # MXNet's `where` with a 1-D condition selects whole rows: align it to axis 0
             v = v._replace(shape=v.shape + (1,) * (len(out.shape) - 1),
                            strides=v.strides + (0,) * (len(out.shape) - 1))
@@ -38,7 +38,7 @@ def ew_forward(op: OpDef):
     scalar_names = op.extra.get("scalars", ())
 
     def forward(params, inputs, outputs):
-        out, ins = _views_for(outputs, inputs)
+        out, ins = _views_for(outputs, inputs, op.name == "where")
         compute = result_dtype(*[x.dtype for x in ins]) if ins else out.dtype
         if op.extra.get("compute_in_output"):
             compute = out.dtype

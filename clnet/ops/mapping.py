@@ -154,14 +154,23 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
         for v in views:
             args += [v.buffer.cl_buffer, np.int64(v.offset + done)]
         gsize = -(-(n - done) // VEC)
+    elif len(shape) <= 3:
+        knl = device.kernel(src, f"ew_grid_{suffix}")
+        dims = list(shape[::-1]) + [1] * (3 - len(shape))
+        args = [np.int64(d) for d in dims]
+        for v, st in zip(views, strides):
+            st = list(st[::-1]) + [0] * (3 - len(st))
+            args += [v.buffer.cl_buffer, np.int64(v.offset)] + [np.int64(x) for x in st]
+        gsize = (-(-dims[0] // 16) * 16 if dims[0] > 16 else dims[0], dims[1], dims[2])
+        return device.enqueue(knl, gsize, None, args + svals, buffers)
     else:
         if len(shape) > MAX_DIMS:
             raise MXNetError(f"{name}: the operands' layout needs {len(shape)} dims after "
                              f"merging; at most {MAX_DIMS} are supported")
         knl = device.kernel(src, f"ew_strided_{suffix}")
-        args = [np.int64(n), np.int32(len(shape)), _long8(shape)]
+        args = [np.int64(n), np.int32(len(shape)), _long8(shape[::-1])]
         for v, st in zip(views, strides):
-            args += [v.buffer.cl_buffer, np.int64(v.offset), _long8(st)]
+            args += [v.buffer.cl_buffer, np.int64(v.offset), _long8(st[::-1])]
         gsize = n
     gsize = -(-gsize // _LOCAL) * _LOCAL
     return device.enqueue(knl, (gsize,), None, args + svals, buffers)
