@@ -11,6 +11,9 @@ import pytest
 # Two pocl CPU devices, so cross-device code is tested on one machine (read when OpenCL
 # enumerates platforms, which clnet does lazily after this line).
 os.environ.setdefault("POCL_DEVICES", "pthread pthread")
+# The suite builds each of its hundreds of programs once; storing their binaries would make
+# pocl compile every kernel of each (see runtime.device.cache_dir). The cache has its own test.
+os.environ.setdefault("CLNET_DISK_CACHE", "0")
 
 import clnet as mx  # noqa: E402
 from clnet.dtype import DTYPES  # noqa: E402

@@ -160,7 +160,7 @@ def _cache_run(cache_dir):
     code = ("import clnet as mx; from clnet.runtime import device;"
             "x = mx.nd.array([1., 2.]); y = (mx.nd.exp(x) + x * 3).asnumpy();"
             "print(device.build_stats['source_builds'], device.build_stats['binary_loads'])")
-    env = dict(os.environ, CLNET_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, CLNET_CACHE_DIR=str(cache_dir), CLNET_DISK_CACHE="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
     return [int(v) for v in out.stdout.split()]

@@ -145,7 +145,7 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
             for v in views:
                 args += [v.buffer.cl_buffer, np.int64(v.offset // vw)]
             gsize = -(-nvec // _LOCAL) * _LOCAL
-            evt = device.enqueue(knl, (gsize,), None, args + svals, buffers)
+            evt = device.enqueue(knl, (gsize,), (_LOCAL,), args + svals, buffers)
             if nvec * vw == n:
                 return evt
         knl = device.kernel(src, f"ew_contig_{suffix}")
@@ -161,8 +161,9 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
         for v, st in zip(views, strides):
             st = list(st[::-1]) + [0] * (3 - len(st))
             args += [v.buffer.cl_buffer, np.int64(v.offset)] + [np.int64(x) for x in st]
-        gsize = (-(-dims[0] // 16) * 16 if dims[0] > 16 else dims[0], dims[1], dims[2])
-        return device.enqueue(knl, gsize, None, args + svals, buffers)
+        local = 64 if dims[0] >= 64 else 16  # two local sizes: two pocl compiles at most
+        gsize = (-(-dims[0] // local) * local, dims[1], dims[2])
+        return device.enqueue(knl, gsize, (local, 1, 1), args + svals, buffers)
     else:
         if len(shape) > MAX_DIMS:
             raise MXNetError(f"{name}: the operands' layout needs {len(shape)} dims after "
@@ -173,4 +174,5 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
             args += [v.buffer.cl_buffer, np.int64(v.offset), _long8(st[::-1])]
         gsize = n
     gsize = -(-gsize // _LOCAL) * _LOCAL
-    return device.enqueue(knl, (gsize,), None, args + svals, buffers)
+    # NOTE: a fixed local size: pocl compiles a kernel anew for each local size it picks
+    return device.enqueue(knl, (gsize,), (_LOCAL,), args + svals, buffers)

@@ -27,7 +27,10 @@ build_stats = {"source_builds": 0, "binary_loads": 0}
 
 
 def cache_dir() -> str:
-    """CLNET_CACHE_DIR, else $XDG_CACHE_HOME/clnet, else ~/.cache/clnet."""
+    """CLNET_CACHE_DIR, else $XDG_CACHE_HOME/clnet, else ~/.cache/clnet. CLNET_DISK_CACHE=0
+    stops storing new binaries (reading the program binary makes pocl compile every kernel of
+    the program at once, ~0.2 s each: a process that builds hundreds of programs once, such as
+    the test suite, is faster without it)."""
     base = env_str("CLNET_CACHE_DIR")
     if not base:
         xdg = env_str("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -158,7 +161,8 @@ class Device:
         if debug_level() >= 1:
             print(f"[clnet] built program in {time.perf_counter() - start:.3f}s on {self.ctx}",
                   file=sys.stderr)
-        self._store_binary(prg, path)
+        if env_str("CLNET_DISK_CACHE", "1") != "0":
+            self._store_binary(prg, path)
         return prg
 
     def _store_binary(self, prg, path: str):
