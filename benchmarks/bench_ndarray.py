@@ -51,8 +51,20 @@ def _rate(seconds, work: float):
         return f"{type(err).__name__}: {err}".splitlines()[0][:120]
 
 
-def _measure(fn, repeats, warmup, work: float):
-    return _rate(lambda: bench_gemm._median_seconds(fn, repeats, warmup), work)
+def _measure(fn, repeats, warmup, work: float, check=None):
+    """Rate of `fn` after `check()` (which raises on a wrong result) passes."""
+    def seconds():
+        if check is not None:
+            check()
+        return bench_gemm._median_seconds(fn, repeats, warmup)
+    return _rate(seconds, work)
+
+
+def _close(name, got, want, rtol):
+    """Raise when clnet's result differs from numpy's by more than rtol (relative to max)."""
+    err = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
+    if err > rtol * max(float(np.max(np.abs(want))), 1e-30):
+        raise ValueError(f"clnet's {name} is wrong: max abs error {err:.3g}")
 
 
 def bench_elemwise(ctx, repeats, warmup) -> dict:
@@ -61,7 +73,10 @@ def bench_elemwise(ctx, repeats, warmup) -> dict:
     gbytes = 3 * ELEMWISE_N * 4 / 1e9
     out = {}
     ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
-    out["clnet"] = _measure(synced(lambda: mx.nd.tanh(ca * cb + ca)), repeats, warmup, gbytes)
+    want = np.tanh(a.astype(np.float64) * b + a)
+    out["clnet"] = _measure(
+        synced(lambda: mx.nd.tanh(ca * cb + ca)), repeats, warmup, gbytes,
+        check=lambda: _close("tanh(a*b+a)", mx.nd.tanh(ca * cb + ca).asnumpy(), want, 1e-5))
     out["numpy"] = _measure(lambda: np.tanh(a * b + a), repeats, warmup, gbytes)
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
@@ -74,7 +89,9 @@ def bench_sum(ctx, repeats, warmup) -> dict:
     gbytes = SUM_N * 4 / 1e9
     out = {}
     cx = mx.nd.array(x, ctx=ctx)
-    out["clnet"] = _measure(synced(lambda: mx.nd.sum(cx)), repeats, warmup, gbytes)
+    want = x.astype(np.float64).sum()
+    out["clnet"] = _measure(synced(lambda: mx.nd.sum(cx)), repeats, warmup, gbytes,
+                            check=lambda: _close("sum", mx.nd.sum(cx).asnumpy(), want, 1e-5))
     out["numpy"] = _measure(lambda: x.sum(), repeats, warmup, gbytes)
     if torch is not None:
         tx = torch.from_numpy(x)

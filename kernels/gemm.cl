@@ -17,17 +17,20 @@
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
  * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
  *
- * Kernels:
+ * Kernels (pack kernels take the operand's strides along the panel direction, ws, and k, ks):
  *   gemm_pack_a_SUFFIX  op(A) -> row panels of MR rows (rows past M are zero), cut along k
  *                       into blocks of KC (a multiple of KU, or >= K): block k0 holds every
- *                       panel's rows k0..k0+kc-1,
- *                       element (p, k, r) at k0 * P * MR + (p * kc + k - k0) * MR + r.
- *                       Keeping a block's panels together stops the panels a work-item walks
- *                       from aliasing in cache when K is a multiple of 1024.
- *                       Launch (ceil(K / KU), P = ceil(M / MR), batch).
+ *                       panel's k0..k0+kc-1 part, element (p, k, r) at
+ *                       k0 * P * MR + (p * kc + k - k0) * MR + r. Keeping a block's panels
+ *                       together stops the panels a work-item walks from aliasing in cache
+ *                       when K is a multiple of 1024.
+ *                       Launch (ceil(K / KU), P = ceil(M / MR), batch), or with wmajor != 0
+ *                       (rows are the contiguous direction) (P, ceil(K / KU), batch), so
+ *                       neighbouring work-items read neighbouring memory; rounded up.
  *   gemm_pack_b_SUFFIX  op(B) -> column panels of NR columns (columns past N are zero),
  *                       element (q, k, c) at (q * K + k) * NR + c.
- *                       Launch (ceil(K / KU), Q = ceil(N / NR), batch).
+ *                       Launch (ceil(K / KU), Q = ceil(N / NR), batch), or (Q, ceil(K / KU),
+ *                       batch) with wmajor != 0; rounded up.
  *   gemm_micro_SUFFIX   work-item (q, g, batch) computes the MR x NR blocks of C in column
  *                       panel q and row panels g * PM .. g * PM + PM - 1: for each k block
  *                       (B's KC x NR piece stays in L1 across the PM row panels) it sums
@@ -77,30 +80,32 @@
     }
 
 __kernel void KN(gemm_pack_a)(const long M, const long K, const long KC,
-    __global const T *a, const long a_off, const long a_rs, const long a_cs, const long a_bs,
-    __global CT *dst, const long dst_bs)
+    __global const T *a, const long a_off, const long ws, const long ks, const long a_bs,
+    __global CT *dst, const long dst_bs, const int wmajor)
 {
-    const long kb = get_global_id(0) * KU, p = get_global_id(1), b = get_global_id(2);
-    if (kb >= K) return;
+    /* get_global_id takes constant dims only on pocl: pick after reading both */
+    const long g0 = get_global_id(0), g1 = get_global_id(1), b = get_global_id(2);
+    const long kb = (wmajor ? g1 : g0) * KU, p = wmajor ? g0 : g1;
     const long P = (M + MR - 1) / MR, i0 = p * MR;
+    if (kb >= K || p >= P) return;
     const long k0 = kb - kb % KC;  /* KU divides KC, so the tile lies in one k block */
     const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)MR, M - i0);
-    __global const T *src = a + a_off + b * a_bs + i0 * a_rs + kb * a_cs;
+    __global const T *src = a + a_off + b * a_bs + i0 * ws + kb * ks;
     __global CT *out = dst + b * dst_bs + k0 * P * MR + (p * min(KC, K - k0) + kb - k0) * MR;
-    PACK_TILE(MR, a_cs, a_rs, nk, nw)
+    PACK_TILE(MR, ks, ws, nk, nw)
 }
 
 __kernel void KN(gemm_pack_b)(const long N, const long K,
-    __global const T *bm, const long b_off, const long b_rs, const long b_cs, const long b_bs,
-    __global CT *dst, const long dst_bs)
+    __global const T *bm, const long b_off, const long ws, const long ks, const long b_bs,
+    __global CT *dst, const long dst_bs, const int wmajor)
 {
-    const long kb = get_global_id(0) * KU, q = get_global_id(1), b = get_global_id(2);
-    if (kb >= K) return;
-    const long j0 = q * NR;
+    const long g0 = get_global_id(0), g1 = get_global_id(1), b = get_global_id(2);
+    const long kb = (wmajor ? g1 : g0) * KU, q = wmajor ? g0 : g1, j0 = q * NR;
+    if (kb >= K || j0 >= N) return;
     const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)NR, N - j0);
-    __global const T *src = bm + b_off + b * b_bs + j0 * b_cs + kb * b_rs;
+    __global const T *src = bm + b_off + b * b_bs + j0 * ws + kb * ks;
     __global CT *out = dst + b * dst_bs + (q * K + kb) * NR;
-    PACK_TILE(NR, b_rs, b_cs, nk, nw)
+    PACK_TILE(NR, ks, ws, nk, nw)
 }
 
 __kernel void KN(gemm_micro)(const long M, const long N, const long K,

@@ -55,6 +55,7 @@
 #define WIDEN8(x) (x)
 #endif
 #define INLINE static inline __attribute__((always_inline))
+#define BLOCK 256 /* vectors per block of the contiguous loop (even) */
 
 #define OP_SUM 0
 #define OP_NANSUM 1
@@ -110,8 +111,8 @@ INLINE AT finish(const int post, const AT acc, const long count) {
     return acc;
 }
 
-/* Reduce p[r0:r1] (contiguous): scalar head up to a T8-aligned address, T8 body with two
- * accumulators, pairwise fold of the lanes, scalar tail. */
+/* Reduce p[r0:r1] (contiguous): scalar head up to a T8-aligned address, T8 body in blocks
+ * with two accumulators, pairwise fold of the lanes, scalar tail. */
 INLINE AT reduce_contig(const int op, __global const T *p, const long r0, const long r1) {
     const long mis = (long)(((size_t)(p + r0) % sizeof(T8)) / sizeof(T));
     const long h = min(r1, r0 + (mis ? 8 - mis : 0));
@@ -121,11 +122,19 @@ INLINE AT reduce_contig(const int op, __global const T *p, const long r0, const 
     __global const T8 *v = (__global const T8 *)(p + h);
     AT8 a0 = (AT8)(ident(op)), a1 = a0;
     long k = 0;
-    for (; k + 2 <= nv; k += 2) {
-        const AT8 x0 = WIDEN8(v[k]), x1 = WIDEN8(v[k + 1]);
-        const AT8 m0 = MAP(op, x0, AT8), m1 = MAP(op, x1, AT8);
-        a0 = COMB(op, a0, m0);
-        a1 = COMB(op, a1, m1);
+    while (k + 2 <= nv) {
+        /* blocks of BLOCK vectors summed apart keep float sums' rounding error growing with
+         * the block and block count rather than the row length */
+        const long stop = min(k + BLOCK, nv - (nv & 1));
+        AT8 b0 = (AT8)(ident(op)), b1 = b0;
+        for (; k < stop; k += 2) {
+            const AT8 x0 = WIDEN8(v[k]), x1 = WIDEN8(v[k + 1]);
+            const AT8 m0 = MAP(op, x0, AT8), m1 = MAP(op, x1, AT8);
+            b0 = COMB(op, b0, m0);
+            b1 = COMB(op, b1, m1);
+        }
+        a0 = COMB(op, a0, b0);
+        a1 = COMB(op, a1, b1);
     }
     if (k < nv) {
         const AT8 x0 = WIDEN8(v[k]), m0 = MAP(op, x0, AT8);

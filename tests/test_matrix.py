@@ -178,20 +178,22 @@ def test_fluent_and_out(ctx):
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.0, 0.5), (-1.0, 1.0)])
 @pytest.mark.parametrize("m,k,n", [(5, 6, 7), (70, 300, 40)])
-def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n):
-    """gemm's full form, with B shared by every batch (batch stride 0) and C strided inside
-    a larger array (row stride > n, offset > 0)."""
-    batch = 3
+@pytest.mark.parametrize("pad,off", [(0, 0), (5, 2)])
+def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n, pad, off):
+    """gemm's full form, with B shared by every batch (batch stride 0) and C either dense or
+    strided inside a larger array (row stride > n, element offset > 0)."""
+    batch, ldc = 3, n + pad
     a, b = _uniform((batch, k, m), "float32"), _uniform((k, n), "float32")
-    c = _uniform((batch, m, n + 5), "float32")
+    c = _uniform((batch, m, ldc + off), "float32")
     xa, xb, xc = mx.nd.array(a), mx.nd.array(b), mx.nd.array(c)
     matrix.gemm(get_device(ctx), xc._dt, m, n, k,
                 matrix.Operand(xa._buf, xa._offset, 1, m, m * k),
                 matrix.Operand(xb._buf, xb._offset, n, 1, 0),
-                matrix.Operand(xc._buf, xc._offset + 2, n + 5, 1, m * (n + 5)),
+                matrix.Operand(xc._buf, xc._offset + off, ldc + off, 1, m * (ldc + off)),
                 batch=batch, alpha=alpha, beta=beta)
     want = c.astype(np.float64)
-    want[:, :, 2:n + 2] = alpha * np.matmul(np.swapaxes(a, 1, 2), b) + beta * c[:, :, 2:n + 2]
+    block = (slice(None), slice(None), slice(off, off + n))
+    want[block] = alpha * np.matmul(np.swapaxes(a, 1, 2), b) + beta * c[block]
     _check(xc.asnumpy(), want.astype("float32"), k, "float32")
 
 

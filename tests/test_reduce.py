@@ -26,6 +26,7 @@ AXIS_CASES = [
     ((2, 3, 4), (-3, 1), True, False),
     ((2, 3, 4), (1,), False, True),  # exclude: reduces axes 0 and 2
     ((2, 3, 4), (0, 1, 2), False, False),
+    ((2, 3, 4), (0, 1, 2), False, True),  # exclude every axis: nothing reduced
     ((3, 1, 5), 1, False, False),  # size-1 reduced axis
     ((1, 7, 1), 1, True, False),
     ((4, 1, 3, 2), (0, 3), False, False),
@@ -193,6 +194,14 @@ def test_long_rows_two_stages(ctx):
     z[[80000, 95000]] = np.nan
     assert mx.nd.argmax(mx.nd.array(z)).asnumpy()[0] == 80000
     assert np.isnan(mx.nd.max(mx.nd.array(z)).asnumpy()[0])
+
+
+def test_float32_sums_stay_accurate(ctx):
+    # many long rows: one work-item per row, blocked accumulation keeps the error small
+    x = np.random.uniform(0, 1, (40, 50000)).astype(np.float32)
+    ref = x.sum(axis=1, dtype=np.float64)
+    got = mx.nd.sum(mx.nd.array(x), axis=1).asnumpy()
+    assert np.abs(got - ref).max() / ref.max() < 5e-7
 
 
 @pytest.mark.parametrize("name", ["argmax", "argmin"])

@@ -185,6 +185,27 @@ class NDArray:
             kwargs["shape"] = shape
         return invoke("Reshape", [self], kwargs)
 
+    # -- autograd -----------------------------------------------------------------------------
+    def attach_grad(self, grad_req: str = "write", stype=None):
+        """Allocate a zero gradient buffer (`x.grad`) that backward() fills."""
+        from .creation import zeros
+        self._grad = zeros(self._shape, self._ctx, self._dt)
+        self._grad_req = grad_req
+        self._node = None
+
+    @property
+    def grad(self):
+        return self._grad
+
+    def detach(self):
+        """The same data, cut from the recorded graph."""
+        return NDArray(self._buf, self._offset, self._shape, self._dt, self._ctx)
+
+    def backward(self, out_grad=None, retain_graph=False, train_mode=True):
+        from .. import autograd
+        autograd.backward([self], None if out_grad is None else [out_grad],
+                          retain_graph=retain_graph, train_mode=train_mode)
+
     def _view(self, offset: int, shape: tuple):
         return NDArray(self._buf, offset, shape, self._dt, self._ctx)
 
@@ -359,8 +380,14 @@ def invoke(name, inputs, kwargs, out=None):
     device = get_device(ctx)
     for d in out_dts:
         device.check_dtype(d, op.name)
+    from .. import autograd
+    recording = autograd.needs_record(inputs)
     if out is None and op.view is not None:
-        return op.view(params, inputs)
+        result = op.view(params, inputs)
+        if recording:
+            autograd.record_op(op, params, inputs,
+                               result if isinstance(result, list) else [result])
+        return result
     if out is not None:
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         _check_out(op, outs, shapes, out_dts, ctx)
@@ -373,6 +400,8 @@ def invoke(name, inputs, kwargs, out=None):
     if aliased:
         for t, o in zip(targets, outs):
             t.copyto(o)
+    if recording:
+        autograd.record_op(op, params, inputs, outs)
     if out is not None:
         return out
     return outs[0] if len(outs) == 1 else outs

@@ -188,7 +188,7 @@ _ew("clip", "Min(Max(x, s), t)", params=(Param("a_min", float, doc="lower bound"
     doc="Clip each element to [a_min, a_max].")
 
 def _cast_grad(F, params, inputs, outputs, out_grads):
-    return [F.invoke("Cast", [out_grads[0]], {"dtype": inputs[0].dtype})]
+    return [F.invoke("_cast_like", [out_grads[0], inputs[0]], {})]
 
 
 def _where_grad(F, params, inputs, outputs, out_grads):
@@ -204,6 +204,50 @@ _ew("_copy", "x", aliases=("identity",), grad_expr="1", doc="Copy of the input."
 _ew("where", "C:(x != (CT)0 ? y : z)", inputs=("condition", "x", "y"),
     infer_shape=lambda p, s: [_where_shape(s)], infer_type=lambda p, dts: [dts[1]],
     grad=_where_grad, doc="Elements of x where condition is non-zero, else of y.")
+
+
+_ew("zeros_like", "C:(CT)0", grad_expr="0", compute_in_output=True,
+    doc="An array of zeros with the input's shape and dtype.")
+_ew("ones_like", "C:(CT)1", grad_expr="0", compute_in_output=True,
+    doc="An array of ones with the input's shape and dtype.")
+
+
+def _add_n_forward(params, inputs, outputs):
+    """Sum of the inputs: the first pair through the add kernel, then accumulated in place."""
+    out = outputs[0]
+    dev = out.device
+    if len(inputs) == 1:
+        mapping.run(dev, "x", "_copy", out.view_desc(), [inputs[0].view_desc()])
+        return
+    mapping.run(dev, "x + y", "_add_n", out.view_desc(),
+                [inputs[0].view_desc(), inputs[1].view_desc()])
+    for x in inputs[2:]:
+        mapping.run(dev, "x + y", "_add_n", out.view_desc(), [out.view_desc(), x.view_desc()])
+
+
+def _add_n_shape(params, shapes):
+    for i, s in enumerate(shapes[1:], 1):
+        if tuple(s) != tuple(shapes[0]):
+            raise MXNetError(f"add_n: input {i} has shape {s}, input 0 has {shapes[0]}")
+    return [shapes[0]]
+
+
+register(OpDef("add_n", variadic=True, params=(Param("num_args", int, 0, "number of inputs"),),
+               infer_shape=_add_n_shape, infer_type=_promote, forward=_add_n_forward,
+               aliases=("ElementWiseSum", "_add_n_"), extra={"inplace": True},
+               grad=lambda F, p, ins, outs, g: [g[0] for _ in ins],
+               doc="Sum of all inputs (same shapes)."))
+
+
+def _cast_like_forward(params, inputs, outputs):
+    mapping.run(outputs[0].device, "x", "Cast", outputs[0].view_desc(),
+                [inputs[0].view_desc()], compute_dtype=outputs[0]._dt)
+
+
+register(OpDef("_cast_like", inputs=("data", "like"), forward=_cast_like_forward,
+               infer_shape=lambda p, s: [s[0]], infer_type=lambda p, dts: [dts[1]],
+               grad=lambda F, p, ins, outs, g: [F.invoke("_cast_like", [g[0], ins[0]], {}), None],
+               doc="data converted to like's dtype."))
 
 
 def _sum_to_forward(params, inputs, outputs):

@@ -22,18 +22,20 @@ from .registry import OpDef, Param, register
 FLOATS = ("float32", "float64", "float16")
 
 # Blocking per device kind. MR x (NV * VW) is the register block; VW comes from VEC_BYTES
-# (one CPU SIMD register: float8 / double4 on AVX2). The CPU row is measured on pocl (Zen 3
-# target); the GPU row is an untuned starting point that is correct on any OpenCL device.
+# (one CPU SIMD register: float8 / double4 on AVX2). KU: k values per pack work-item; KC: k
+# block; PM: row panels per micro-kernel work-item; LQ, PACK_LOCAL, DIRECT_LOCAL: local sizes
+# (fixed, because pocl compiles a kernel once per local size: a size chosen per shape would
+# cost a compile for each new shape). The CPU row is measured on pocl (Zen 3 target), where
+# a work-group larger than 1 makes pocl vectorise across work-items and slows the pack
+# kernels; the GPU row is an untuned starting point that is correct on any OpenCL device.
 PARAMS = {
-    "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 8, "LQ": 4, "PM": 16, "KC": 256,
-            "DIRECT_MAX_FLOPS": 2 * 64 ** 3, "DIRECT_MAX_M": 4},
+    "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 32, "LQ": 4, "PM": 16, "KC": 256,
+            "PACK_LOCAL": 1, "DIRECT_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3,
+            "DIRECT_MAX_M": 4},
     "gpu": {"MR": 4, "NV": 1, "VEC_BYTES": 16, "KU": 1, "LQ": 64, "PM": 1, "KC": 1 << 30,
-            "DIRECT_MAX_FLOPS": 2 * 16 ** 3, "DIRECT_MAX_M": 1},
+            "PACK_LOCAL": 64, "DIRECT_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3,
+            "DIRECT_MAX_M": 1},
 }
-# Fixed local sizes: pocl compiles a kernel once per local size, so a size chosen per shape
-# would cost a compile (~0.1-0.5 s) for each new shape.
-_DIRECT_LOCAL = 4
-_PACK_LOCAL = 8
 
 
 class Operand(NamedTuple):
@@ -87,7 +89,7 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     nr = params["NV"] * params["VW"]
     if k == 0 or 2 * m * n * k * batch <= params["DIRECT_MAX_FLOPS"] or (
             m <= params["DIRECT_MAX_M"] and n >= nr):
-        _direct(device, dt, src, nr, (m, n, k, batch), a, b, c, c_args)
+        _direct(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
     else:
         _packed(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
 
@@ -95,39 +97,53 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
 _L = np.int64
 
 
-def _direct(device, dt, src, nr, dims, a, b, c, c_args):
+def _direct(device, dt, src, params, dims, a, b, c, c_args):
     m, n, k, batch = dims
+    nr, local = params["NV"] * params["VW"], params["DIRECT_LOCAL"]
     args = [_L(m), _L(n), _L(k)]
     for op in (a, b):
         args += [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs)]
-    gsize = (_ceil(_ceil(n, nr), _DIRECT_LOCAL) * _DIRECT_LOCAL, m, batch)
-    device.enqueue(device.kernel(src, f"gemm_direct_{dt.suffix}"), gsize,
-                   (_DIRECT_LOCAL, 1, 1), args + c_args, (a.buffer, b.buffer, c.buffer))
+    gsize = (_ceil(_ceil(n, nr), local) * local, m, batch)
+    device.enqueue(device.kernel(src, f"gemm_direct_{dt.suffix}"), gsize, (local, 1, 1),
+                   args + c_args, (a.buffer, b.buffer, c.buffer))
 
 
 def _packed(device, dt, src, params, dims, a, b, c, c_args):
     m, n, k, batch = dims
-    mr, nr, ku = params["MR"], params["NV"] * params["VW"], params["KU"]
+    mr, nr = params["MR"], params["NV"] * params["VW"]
     kc = min(params["KC"], k)  # PARAMS keep KC a multiple of KU
     panels_a, panels_b = _ceil(m, mr), _ceil(n, nr)
     ap_bs, bp_bs = panels_a * mr * k, panels_b * nr * k
     itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
     packed_a = Buffer(device, ap_bs * batch * itemsize)
     packed_b = Buffer(device, bp_bs * batch * itemsize)
-    gk = _ceil(_ceil(k, ku), _PACK_LOCAL) * _PACK_LOCAL
-    device.enqueue(device.kernel(src, f"gemm_pack_a_{dt.suffix}"), (gk, panels_a, batch),
-                   (_PACK_LOCAL, 1, 1),
-                   [_L(m), _L(k), _L(kc), a.buffer.cl_buffer, _L(a.offset), _L(a.rs),
-                    _L(a.cs), _L(a.bs), packed_a.cl_buffer, _L(ap_bs)], (a.buffer, packed_a))
-    device.enqueue(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), (gk, panels_b, batch),
-                   (_PACK_LOCAL, 1, 1),
-                   [_L(n), _L(k), b.buffer.cl_buffer, _L(b.offset), _L(b.rs), _L(b.cs),
-                    _L(b.bs), packed_b.cl_buffer, _L(bp_bs)], (b.buffer, packed_b))
+    # A is packed along its rows, B along its columns: pass each as (panel dir) x k
+    _pack(device, src, f"gemm_pack_a_{dt.suffix}", params, a, (m, k, batch), mr,
+          [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
+    _pack(device, src, f"gemm_pack_b_{dt.suffix}", params, b._replace(rs=b.cs, cs=b.rs),
+          (n, k, batch), nr, [_L(n), _L(k)], packed_b, bp_bs)
     lq, pm = params["LQ"], params["PM"]
     device.enqueue(device.kernel(src, f"gemm_micro_{dt.suffix}"),
                    (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
                    [_L(m), _L(n), _L(k), packed_a.cl_buffer, _L(ap_bs), packed_b.cl_buffer,
                     _L(bp_bs)] + c_args + [_L(pm), _L(kc)], (packed_a, packed_b, c.buffer))
+
+
+def _pack(device, src, name, params, op, dims, width, head, packed, packed_bs):
+    """Launch a pack kernel over (panels of `width`, k tiles of `ku`); `op` is seen as
+    (panel direction) x k, so op.rs is the stride along panels and op.cs along k. The launch
+    walks memory in order: panels fastest when that direction is contiguous, else k."""
+    rows, k, batch = dims
+    wmajor = op.rs == 1 and op.cs != 1
+    grid = [_ceil(rows, width), _ceil(k, params["KU"])]
+    if not wmajor:
+        grid.reverse()
+    local = params["PACK_LOCAL"]
+    gsize = (_ceil(grid[0], local) * local, grid[1], batch)
+    args = head + [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs),
+                   packed.cl_buffer, _L(packed_bs), np.int32(wmajor)]
+    device.enqueue(device.kernel(src, name), gsize, (local, 1, 1), args,
+                   (op.buffer, packed))
 
 
 # -- dot ------------------------------------------------------------------------------------

@@ -1,0 +1,447 @@
+"""Executor: a Symbol bound to arrays on one device, planned once at bind time.
+
+Bind infers every shape and dtype, appends the gradient graph (`autodiff.gradient`) when some
+argument needs a gradient, and plans the whole sequence once: topological schedule, chains of
+elementwise nodes fused into one generated kernel (`codegen.fusion`), and buffers of
+intermediates reused once their last reader has run. `forward`/`backward` replay the prepared
+launch list: no inference, lookup or host wait per call. Gradients reach the user's arrays
+through one helper, `_assign`, honouring grad_req write / add / null.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import autodiff
+from .base import MXNetError, prod
+from .context import Context
+from .symbol.graph import Node, topo_order
+from .symbol.infer import infer_shapes, infer_types
+
+_REQS = ("write", "add", "null", "inplace")
+
+
+def _assign(dst, req: str, src):
+    """Deliver gradient `src` into `dst` as grad_req says."""
+    if req == "null" or dst is None:
+        return
+    if req == "add":
+        dst += src
+    elif src is not dst:
+        src.copyto(dst)
+
+
+def _fusable(node: Node, shapes: dict, types: dict) -> bool:
+    """An expression op whose operands all have its output's shape and dtype: it can be one
+    statement of a fused kernel."""
+    op = node.op
+    if op is None or not op.extra.get("elementwise") or op.expr is None or op.n_outputs(
+            node.params) != 1:
+        return False
+    out = (node, 0)
+    if op.extra.get("compute_in_output") or op.name == "where":
+        return False
+    dt = types[out]
+    if not dt.is_float:
+        return False  # integer forms differ per dtype (int_expr); keep them unfused
+    return all(shapes[tuple(e)] == shapes[out] and types[tuple(e)] is dt for e in node.inputs)
+
+
+class _Plan:
+    """The ordered launch list of one phase (forward or backward) plus memory statistics."""
+
+    def __init__(self):
+        self.steps = []  # callables enqueueing work, in order
+
+    def run(self):
+        for step in self.steps:
+            step()
+
+
+class Executor:
+    """A bound symbol. Create it with `Symbol.bind` or `Symbol.simple_bind`."""
+
+    def __init__(self, symbol, ctx: Context, args, args_grad=None, grad_req="write",
+                 aux_states=None):
+        self._symbol = symbol
+        self._ctx = ctx
+        self.arg_names = symbol.list_arguments()
+        self.aux_names = symbol.list_auxiliary_states()
+        self.output_names = symbol.list_outputs()
+        self.arg_arrays = self._arrays(args, self.arg_names, "args", required=True)
+        self.aux_arrays = self._arrays(aux_states, self.aux_names, "aux_states",
+                                       required=bool(self.aux_names))
+        self.grad_arrays = self._arrays(args_grad, self.arg_names, "args_grad", required=False)
+        self._grad_req = self._reqs(grad_req)
+        for i, name in enumerate(self.arg_names):
+            if self.grad_arrays[i] is None:
+                self._grad_req[name] = "null"
+        self._build()
+
+    # -- arguments ----------------------------------------------------------------------------
+    def _arrays(self, given, names, what, required):
+        from .ndarray.ndarray import NDArray
+        if given is None:
+            if required and names:
+                raise MXNetError(f"bind: {what} is missing; it must give {names}")
+            return [None] * len(names)
+        if isinstance(given, dict):
+            unknown = sorted(set(given) - set(names))
+            if unknown and what != "args_grad":
+                raise MXNetError(f"bind: {what} has names {unknown} that the symbol does not "
+                                 f"use; it uses {names}")
+            missing = [n for n in names if n not in given]
+            if required and missing:
+                raise MXNetError(f"bind: {what} lacks {missing}")
+            arrays = [given.get(n) for n in names]
+        else:
+            arrays = list(given)
+            if len(arrays) != len(names):
+                raise MXNetError(f"bind: {what} has {len(arrays)} arrays, the symbol needs "
+                                 f"{len(names)}: {names}")
+        for n, a in zip(names, arrays):
+            if a is not None and not isinstance(a, NDArray):
+                raise MXNetError(f"bind: {what}[{n!r}] must be an NDArray, got "
+                                 f"{type(a).__name__}")
+            if a is not None and a.context != self._ctx:
+                raise MXNetError(f"bind: {what}[{n!r}] is on {a.context}, the executor on "
+                                 f"{self._ctx}; move it with as_in_context()")
+        return arrays
+
+    def _reqs(self, grad_req) -> dict:
+        if isinstance(grad_req, str):
+            reqs = {n: grad_req for n in self.arg_names}
+        elif isinstance(grad_req, dict):
+            reqs = {n: grad_req.get(n, "null") for n in self.arg_names}
+        else:
+            reqs = dict(zip(self.arg_names, grad_req))
+        for n, r in reqs.items():
+            if r not in _REQS:
+                raise MXNetError(f"bind: grad_req {r!r} for {n!r} is not one of {_REQS[:3]}")
+        return {n: ("write" if r == "inplace" else r) for n, r in reqs.items()}
+
+    # -- planning -----------------------------------------------------------------------------
+    def _build(self):
+        from .ndarray.ndarray import NDArray, empty
+        heads = [tuple(h) for h in self._symbol._heads]
+        nodes = topo_order(heads)
+        variables = {n.name: n for n in nodes if n.is_variable}
+        values = {}  # entry -> NDArray
+        for names, arrays in ((self.arg_names, self.arg_arrays),
+                              (self.aux_names, self.aux_arrays)):
+            for n, a in zip(names, arrays):
+                if a is not None:
+                    values[(variables[n], 0)] = a
+        wrt = [variables[n] for n in self.arg_names if self._grad_req[n] != "null"]
+        self._head_grad_nodes = [Node(None, f"__head_grad_{i}") for i in range(len(heads))]
+        grad_entries = autodiff.gradient(heads, wrt, [(g, 0) for g in self._head_grad_nodes]
+                                         ) if wrt else []
+        all_heads = heads + [e for e in grad_entries if e is not None]
+        known_shapes = {n: a.shape for n, a in zip(self.arg_names + self.aux_names,
+                                                    self.arg_arrays + self.aux_arrays)}
+        known_types = {n: a.dtype for n, a in zip(self.arg_names + self.aux_names,
+                                                   self.arg_arrays + self.aux_arrays)}
+        fwd_shapes, _ = infer_shapes(heads, known_shapes, zero_unknown=False)
+        fwd_types = infer_types(heads, known_types)
+        for i, (g, h) in enumerate(zip(self._head_grad_nodes, heads)):
+            known_shapes[g.name] = fwd_shapes[h]
+            known_types[g.name] = fwd_types[h]
+        shapes, _ = infer_shapes(all_heads, known_shapes, zero_unknown=False)
+        types = infer_types(all_heads, known_types)
+        self._check_bound_shapes(variables, shapes)
+
+        for g, h in zip(self._head_grad_nodes, heads):
+            if grad_entries:
+                values[(g, 0)] = empty(shapes[h], self._ctx, types[h])
+        fwd_ids = {id(n) for n in nodes}
+        all_nodes = [n for n in topo_order(all_heads) if not n.is_variable]
+        persistent = set(all_heads)
+        groups = self._fuse(all_nodes, shapes, types, persistent, fwd_ids)
+        self._memory = self._allocate(groups, shapes, types, values, persistent)
+        self._fwd = _Plan()
+        self._bwd = _Plan()
+        self.fused_kernels = 0
+        for group in groups:
+            plan = self._fwd if id(group[-1]) in fwd_ids else self._bwd
+            plan.steps.append(self._step(group, values, shapes, types))
+            self.fused_kernels += len(group) > 1
+        self.outputs = [values[h] for h in heads]
+        self._grad_values = [values[e] if e is not None else None for e in grad_entries]
+        self._wrt_names = [w.name for w in wrt]
+        self._values = values
+
+    def _check_bound_shapes(self, variables, shapes):
+        for names, arrays, what in ((self.arg_names, self.arg_arrays, "argument"),
+                                    (self.aux_names, self.aux_arrays, "auxiliary state")):
+            for n, a in zip(names, arrays):
+                want = shapes.get((variables[n], 0))
+                if want is not None and tuple(want) != a.shape:
+                    raise MXNetError(f"bind: {what} {n!r} has shape {a.shape}, the graph needs "
+                                     f"{tuple(want)}")
+        for i, (n, g) in enumerate(zip(self.arg_names, self.grad_arrays)):
+            if g is not None and g.shape != self.arg_arrays[i].shape:
+                raise MXNetError(f"bind: args_grad[{n!r}] has shape {g.shape}, the argument "
+                                 f"{self.arg_arrays[i].shape}")
+
+    @staticmethod
+    def _fuse(nodes, shapes, types, persistent, fwd_ids) -> list:
+        """Groups of nodes, one launch each, in schedule order. A fusable node joins its only
+        consumer's group when that consumer is fusable too, in the same phase, and the node's
+        output is needed nowhere else."""
+        consumers: dict = {}
+        for node in nodes:
+            for e in node.inputs:
+                consumers.setdefault(tuple(e), []).append(node)
+        group_of = {}
+        for node in reversed(nodes):
+            if id(node) in group_of:
+                continue
+            group_of[id(node)] = group = [node]
+            if not _fusable(node, shapes, types):
+                continue
+            frontier = [node]
+            while frontier:
+                current = frontier.pop()
+                for e in current.inputs:
+                    producer = e[0]
+                    e = tuple(e)
+                    if (producer.is_variable or id(producer) in group_of or e in persistent
+                            or len(consumers.get(e, ())) != 1
+                            or (id(producer) in fwd_ids) != (id(node) in fwd_ids)
+                            or not _fusable(producer, shapes, types)):
+                        continue
+                    group_of[id(producer)] = group
+                    group.append(producer)
+                    frontier.append(producer)
+        order = {id(n): i for i, n in enumerate(nodes)}
+        groups, seen = [], set()
+        for node in nodes:
+            group = group_of[id(node)]
+            if id(group) not in seen:
+                seen.add(id(group))
+                group.sort(key=lambda n: order[id(n)])
+                groups.append(group)
+        groups.sort(key=lambda g: order[id(g[-1])])
+        return groups
+
+    def _allocate(self, groups, shapes, types, values, persistent) -> dict:
+        """Arrays for every group output: persistent ones of their own, intermediates in
+        shared slots, a slot reused once its entry's last reader has run (best fit by size).
+        Returns the byte statistics."""
+        from .ndarray.ndarray import NDArray, empty
+        from .runtime import Buffer, get_device
+        last_use = {}
+        for i, group in enumerate(groups):
+            members = {id(n) for n in group}
+            for node in group:
+                for e in node.inputs:
+                    if id(e[0]) not in members:
+                        last_use[tuple(e)] = i
+        slots, free, assign = [], [], {}
+        naive = 0
+        for i, group in enumerate(groups):
+            out = group[-1]
+            for k in range(out.num_outputs):
+                e = (out, k)
+                nbytes = prod(shapes[e]) * types[e].np.itemsize
+                if e in persistent or e in values:
+                    continue
+                naive += nbytes
+                fits = [s for s in free if slots[s] >= nbytes]
+                if fits:
+                    s = min(fits, key=lambda s: slots[s])
+                    free.remove(s)
+                else:
+                    s = len(slots)
+                    slots.append(nbytes)
+                assign[e] = s
+            members = {id(n) for n in group}
+            for node in group:
+                for e in node.inputs:
+                    e = tuple(e)
+                    if id(e[0]) not in members and last_use.get(e) == i and e in assign:
+                        free.append(assign[e])
+        device = get_device(self._ctx)
+        buffers = [Buffer(device, max(n, 1)) for n in slots]
+        for group in groups:
+            out = group[-1]
+            for k in range(out.num_outputs):
+                e = (out, k)
+                if e in values:
+                    continue
+                if e in assign:
+                    values[e] = NDArray(buffers[assign[e]], 0, shapes[e], types[e], self._ctx)
+                else:
+                    values[e] = empty(shapes[e], self._ctx, types[e])
+        return {"planned_bytes": sum(slots), "naive_bytes": naive}
+
+    def _step(self, group, values, shapes, types):
+        """A closure enqueueing one group: the op's forward, or one fused kernel."""
+        if len(group) == 1:
+            node = group[0]
+            op, params = node.op, node.params
+            ins = [values[tuple(e)] for e in node.inputs]
+            outs = [values[(node, k)] for k in range(node.num_outputs)]
+            return lambda: op.forward(params, ins, outs)
+        return self._fused_step(group, values, shapes, types)
+
+    def _fused_step(self, group, values, shapes, types):
+        from .codegen import fusion
+        from .ops.elemwise import _expr_for
+        members = {id(n): j for j, n in enumerate(group)}
+        inputs, index = [], {}
+        steps = []
+        for node in group:
+            operands = []
+            for e in node.inputs:
+                e = tuple(e)
+                if id(e[0]) in members:
+                    operands.append(("v", members[id(e[0])]))
+                else:
+                    if e not in index:
+                        index[e] = len(inputs)
+                        inputs.append(values[e])
+                    operands.append(("in", index[e]))
+            scalars = tuple(node.params[n] for n in node.op.extra.get("scalars", ()))
+            steps.append(fusion.Step(_expr_for(node.op, types[(node, 0)]), tuple(operands),
+                                     scalars))
+        out = values[(group[-1], 0)]
+        src, name = fusion.render(steps, len(inputs), out._dt)
+        device = out.device
+        knl = device.kernel(src, name)
+        n = out.size
+        args = [np.int64(n), out._buf.cl_buffer, np.int64(out._offset)]
+        for x in inputs:
+            args += [x._buf.cl_buffer, np.int64(x._offset)]
+        buffers = [out._buf] + [x._buf for x in inputs]
+        gsize = max(64, -(-(-(-n // 4)) // 64) * 64)
+        if n == 0:
+            return lambda: None
+        return lambda: device.enqueue(knl, (gsize,), (64,), args, buffers)
+
+    # -- running ------------------------------------------------------------------------------
+    def forward(self, is_train: bool = False, **kwargs):
+        """Run the forward graph; keyword arrays replace the named arguments' values first."""
+        from . import autograd
+        for name, value in kwargs.items():
+            if name not in self.arg_names:
+                raise MXNetError(f"forward: {name!r} is not an argument; arguments: "
+                                 f"{self.arg_names}")
+            dst = self.arg_arrays[self.arg_names.index(name)]
+            self._load(dst, value, name)
+        with autograd.train_mode() if is_train else autograd.predict_mode():
+            self._fwd.run()
+        return self.outputs
+
+    def _load(self, dst, value, name):
+        from .ndarray.ndarray import NDArray, array
+        if not isinstance(value, NDArray):
+            value = array(np.asarray(value), ctx=self._ctx, dtype=dst.dtype)
+        if value.shape != dst.shape:
+            raise MXNetError(f"forward: {name!r} has shape {value.shape}, the executor was "
+                             f"bound with {dst.shape}; use reshape() for new shapes")
+        value.copyto(dst)
+
+    def backward(self, out_grads=None, is_train: bool = True):
+        """Run the gradient graph (head gradients default to ones) and deliver the gradients
+        to the bound gradient arrays."""
+        if not self._wrt_names:
+            raise MXNetError("backward: no argument has a gradient array (args_grad) with "
+                             "grad_req other than 'null'")
+        from .ndarray.ndarray import NDArray
+        if out_grads is None:
+            out_grads = [None] * len(self._head_grad_nodes)
+        elif isinstance(out_grads, NDArray):
+            out_grads = [out_grads]
+        if len(out_grads) != len(self._head_grad_nodes):
+            raise MXNetError(f"backward: {len(out_grads)} out_grads for "
+                             f"{len(self._head_grad_nodes)} outputs")
+        for node, g in zip(self._head_grad_nodes, out_grads):
+            dst = self._values[(node, 0)]
+            if g is None:
+                dst[:] = 1
+            else:
+                self._load(dst, g, "out_grads")
+        self._bwd.run()
+        for name, g in zip(self._wrt_names, self._grad_values):
+            i = self.arg_names.index(name)
+            if g is None:
+                continue
+            _assign(self.grad_arrays[i], self._grad_req[name], g)
+
+    # -- views ----------------------------------------------------------------------------------
+    @property
+    def arg_dict(self) -> dict:
+        return dict(zip(self.arg_names, self.arg_arrays))
+
+    @property
+    def grad_dict(self) -> dict:
+        return {n: g for n, g in zip(self.arg_names, self.grad_arrays) if g is not None}
+
+    @property
+    def aux_dict(self) -> dict:
+        return dict(zip(self.aux_names, self.aux_arrays))
+
+    @property
+    def output_dict(self) -> dict:
+        return dict(zip(self.output_names, self.outputs))
+
+    @property
+    def memory_plan(self) -> dict:
+        """Bytes of intermediates: planned (with buffer reuse) and naive (one per entry)."""
+        return dict(self._memory)
+
+    def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
+        for name, value in (arg_params or {}).items():
+            if name in self.arg_names:
+                value.copyto(self.arg_arrays[self.arg_names.index(name)])
+            elif not allow_extra_params:
+                raise MXNetError(f"copy_params_from: {name!r} is not an argument; pass "
+                                 "allow_extra_params=True to ignore it")
+        for name, value in (aux_params or {}).items():
+            if name in self.aux_names:
+                value.copyto(self.aux_arrays[self.aux_names.index(name)])
+            elif not allow_extra_params:
+                raise MXNetError(f"copy_params_from: {name!r} is not an auxiliary state")
+
+    def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
+        """A new executor for new input shapes, sharing the arrays whose shapes stay."""
+        shapes = {n: a.shape for n, a in zip(self.arg_names, self.arg_arrays)}
+        shapes.update({k: tuple(v) for k, v in kwargs.items()})
+        new = simple_bind(self._symbol, self._ctx, grad_req=self._grad_req,
+                          type_dict={n: a.dtype for n, a in zip(self.arg_names,
+                                                                 self.arg_arrays)}, **shapes)
+        for old, fresh in ((self.arg_arrays, new.arg_arrays), (self.aux_arrays, new.aux_arrays),
+                           (self.grad_arrays, new.grad_arrays)):
+            for i, (a, b) in enumerate(zip(old, fresh)):
+                if a is not None and b is not None and a.shape == b.shape:
+                    fresh[i] = a
+        return Executor(self._symbol, self._ctx, new.arg_arrays, new.grad_arrays,
+                        self._grad_req, new.aux_arrays)
+
+
+def bind(symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
+         group2ctx=None, shared_exec=None):
+    """`Symbol.bind`: an Executor over the given arrays."""
+    return Executor(symbol, Context(ctx), args, args_grad, grad_req, aux_states)
+
+
+def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
+                group2ctx=None, shared_arg_names=None, shared_exec=None, shared_buffer=None,
+                **kwargs):
+    """`Symbol.simple_bind`: allocate arguments (and gradients, auxiliary states) from the
+    given input shapes, then bind."""
+    from .ndarray.ndarray import empty
+    from .ndarray.creation import zeros
+    ctx = Context(ctx)
+    arg_shapes, _, aux_shapes = symbol.infer_shape(**kwargs)
+    if arg_shapes is None:
+        raise MXNetError(f"simple_bind: cannot infer every shape from {kwargs}")
+    arg_types, _, aux_types = symbol.infer_type(**(type_dict or {}))
+    names = symbol.list_arguments()
+    args = [zeros(s, ctx, t) for s, t in zip(arg_shapes, arg_types)]
+    reqs = grad_req if isinstance(grad_req, dict) else {n: grad_req for n in names}
+    grads = {n: zeros(s, ctx, t) for n, s, t in zip(names, arg_shapes, arg_types)
+             if reqs.get(n, "null") != "null"}
+    aux = [zeros(s, ctx, t) for s, t in zip(aux_shapes, aux_types)]
+    del empty
+    return Executor(symbol, ctx, args, grads, grad_req, aux)
