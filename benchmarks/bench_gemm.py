@@ -29,7 +29,7 @@ def _median_seconds(fn, reps: int, warmup: int = 2) -> float:
 
 
 def _clnet(a: np.ndarray, b: np.ndarray, reps: int) -> float:
-    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    xa, xb = mx.nd.array(a, dtype=a.dtype), mx.nd.array(b, dtype=b.dtype)
 
     def run():
         mx.nd.dot(xa, xb)

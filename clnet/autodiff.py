@@ -54,6 +54,13 @@ def _depends(nodes, wrt_ids) -> set:
 def gradient(heads: list, wrt: list, head_grads: list) -> list:
     """Gradient entries of sum_i <head_i, head_grad_i> with respect to each `wrt` variable
     node (None where a variable does not influence the heads)."""
+    from .name import NameManager
+    # gradient nodes are named by a counter of their own, not the user's
+    with NameManager():
+        return _gradient(heads, wrt, head_grads)
+
+
+def _gradient(heads, wrt, head_grads):
     nodes = topo_order(heads)
     dep = _depends(nodes, {id(w) for w in wrt})
     grads: dict = {}

@@ -121,7 +121,7 @@ class Executor:
 
     # -- planning -----------------------------------------------------------------------------
     def _build(self):
-        from .ndarray.ndarray import NDArray, empty
+        from .ndarray.ndarray import empty
         heads = [tuple(h) for h in self._symbol._heads]
         nodes = topo_order(heads)
         variables = {n.name: n for n in nodes if n.is_variable}
@@ -430,18 +430,22 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
                 **kwargs):
     """`Symbol.simple_bind`: allocate arguments (and gradients, auxiliary states) from the
     given input shapes, then bind."""
-    from .ndarray.ndarray import empty
     from .ndarray.creation import zeros
     ctx = Context(ctx)
     arg_shapes, _, aux_shapes = symbol.infer_shape(**kwargs)
     if arg_shapes is None:
         raise MXNetError(f"simple_bind: cannot infer every shape from {kwargs}")
-    arg_types, _, aux_types = symbol.infer_type(**(type_dict or {}))
     names = symbol.list_arguments()
+    attrs = symbol.attr_dict()
+    # MXNet's default: an argument without __dtype__ (or a type_dict entry) is float32
+    types = {n: np.float32 for n in names if "__dtype__" not in attrs.get(n, {})}
+    types.update(type_dict or {})
+    arg_types, _, aux_types = symbol.infer_type(**types)
+    if arg_types is None:
+        raise MXNetError(f"simple_bind: cannot infer every dtype from {types}")
     args = [zeros(s, ctx, t) for s, t in zip(arg_shapes, arg_types)]
     reqs = grad_req if isinstance(grad_req, dict) else {n: grad_req for n in names}
     grads = {n: zeros(s, ctx, t) for n, s, t in zip(names, arg_shapes, arg_types)
              if reqs.get(n, "null") != "null"}
     aux = [zeros(s, ctx, t) for s, t in zip(aux_shapes, aux_types)]
-    del empty
     return Executor(symbol, ctx, args, grads, grad_req, aux)

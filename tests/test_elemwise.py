@@ -31,8 +31,11 @@ def _dtypes(ctx, name):
 
 def test_every_elementwise_op_has_a_case():
     for name, op in registry.all_ops().items():
-        if op.extra.get("elementwise") and name == op.name and op.extra.get("scalars") != (
-                "a_min", "a_max") and name not in ("Cast", "_copy", "where"):
+        # clip, Cast, _copy, where, zeros_like and ones_like have tests of their own below;
+        # _backward_* ops are gradients, checked in test_elemwise_grad.py
+        if op.extra.get("elementwise") and name == op.name and not name.startswith(
+                "_backward_") and name not in ("clip", "Cast", "_copy", "where", "zeros_like",
+                                               "ones_like"):
             assert name in UNARY_CASES or name in BINARY_CASES or name in SCALAR_CASES, name
 
 
@@ -176,6 +179,12 @@ def test_clip_where_cast(ctx):
             got = mx.nd.abs(x).astype(dtype)
         assert_almost_equal(got, expect)
     assert mx.nd.cast(x, dtype="int64").dtype == np.int64
+    for dtype in supported_dtypes(ctx):
+        y = mx.nd.array(a, dtype=dtype)
+        assert np.array_equal(mx.nd.invoke("zeros_like", [y], {}).asnumpy(), np.zeros_like(
+            a, dtype=dtype))
+        assert np.array_equal(mx.nd.invoke("ones_like", [y], {}).asnumpy(), np.ones_like(
+            a, dtype=dtype))
 
 
 def test_unknown_param_and_missing_param_errors(ctx):

@@ -31,6 +31,11 @@ def _uniform(shape, dtype):
     return np.random.uniform(-1, 1, shape).astype(dtype)
 
 
+def _nd(host):
+    """An NDArray with the numpy array's own dtype (mx.nd.array defaults to float32)."""
+    return mx.nd.array(host, dtype=host.dtype)
+
+
 def _check(got, want, k, dtype):
     """Compare with a tolerance that grows with the contracted length k."""
     eps = {"float16": 1e-3, "float32": 1.2e-7, "float64": 2.3e-16}[dtype]
@@ -71,7 +76,7 @@ def _operands(m, k, n, ta, tb, dtype, lead=()):
 def test_dot_2d(ctx, dtype, ta, tb, m, k, n):
     _need(ctx, dtype)
     a, b = _operands(m, k, n, ta, tb, dtype)
-    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    got = mx.nd.dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
     _check(got.asnumpy(), _ref_dot(a, b, ta, tb).astype(dtype), k, dtype)
 
 
@@ -81,14 +86,14 @@ def test_dot_2d(ctx, dtype, ta, tb, m, k, n):
 def test_batch_dot(ctx, dtype, ta, tb, m, k, n):
     _need(ctx, dtype)
     a, b = _operands(m, k, n, ta, tb, dtype, lead=(3,))
-    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    got = mx.nd.batch_dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
     _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype(dtype), k, dtype)
 
 
 @pytest.mark.parametrize("ta,tb", FLAGS)
 def test_batch_dot_4d(ctx, ta, tb):
     a, b = _operands(19, 23, 37, ta, tb, "float32", lead=(2, 3))
-    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    got = mx.nd.batch_dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
     _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype("float32"), 23, "float32")
 
 
@@ -111,7 +116,7 @@ def test_batch_dot_4d(ctx, ta, tb):
 def test_dot_vectors_and_nd(ctx, dtype, lshape, rshape, ta, tb):
     _need(ctx, dtype)
     a, b = _uniform(lshape, dtype), _uniform(rshape, dtype)
-    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+    got = mx.nd.dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
     k = lshape[0] if ta else lshape[-1]
     _check(got.asnumpy(), _ref_dot(a, b, ta, tb).astype(dtype), k, dtype)
 
@@ -130,8 +135,8 @@ def test_dot_size_zero(ctx, dtype, lshape, rshape, oshape):
     a, b = np.ones(lshape, dtype), np.ones(rshape, dtype)
     want = _ref_dot(a, b).astype(dtype)
     assert want.shape == oshape
-    out = mx.nd.array(np.full(oshape, np.nan, dtype))  # zeros must be written, not assumed
-    got = mx.nd.dot(mx.nd.array(a), mx.nd.array(b), out=out)
+    out = _nd(np.full(oshape, np.nan, dtype))  # zeros must be written, not assumed
+    got = mx.nd.dot(_nd(a), _nd(b), out=out)
     np.testing.assert_array_equal(got.asnumpy(), want)
 
 
@@ -142,8 +147,8 @@ def test_dot_size_zero(ctx, dtype, lshape, rshape, oshape):
 ])
 def test_batch_dot_size_zero(ctx, lshape, rshape, oshape):
     a, b = np.ones(lshape, "float32"), np.ones(rshape, "float32")
-    out = mx.nd.array(np.full(oshape, np.nan, "float32"))
-    got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), out=out)
+    out = _nd(np.full(oshape, np.nan, "float32"))
+    got = mx.nd.batch_dot(_nd(a), _nd(b), out=out)
     np.testing.assert_array_equal(got.asnumpy(), np.matmul(a, b))
 
 
@@ -151,7 +156,7 @@ def test_batch_dot_size_zero(ctx, lshape, rshape, oshape):
 def test_non_contiguous_inputs(ctx, dtype):
     _need(ctx, dtype)
     a, b = _uniform((70, 2 * 67), dtype), _uniform((67, 90), dtype)
-    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    xa, xb = _nd(a), _nd(b)
     got = mx.nd.dot(xa[:, ::2], xb[::-1])
     _check(got.asnumpy(), (a[:, ::2].astype(np.float64) @ b[::-1]).astype(dtype), 67, dtype)
     # a row range is a view at an element offset into the parent's buffer
@@ -159,7 +164,7 @@ def test_non_contiguous_inputs(ctx, dtype):
     want = a[5:40, 1:68].astype(np.float64) @ a[40:70, :67].T
     _check(got.asnumpy(), want.astype(dtype), 67, dtype)
     c = _uniform((4, 30, 20), dtype)
-    xc = mx.nd.array(c)
+    xc = _nd(c)
     got = mx.nd.batch_dot(xc[1:3], xc[::-1][:2], transpose_b=True)
     _check(got.asnumpy(), _ref_batch_dot(c[1:3], c[::-1][:2], False, True).astype(dtype),
            20, dtype)
@@ -167,12 +172,12 @@ def test_non_contiguous_inputs(ctx, dtype):
 
 def test_fluent_and_out(ctx):
     a, b = _uniform((9, 8), "float32"), _uniform((8, 7), "float32")
-    xa, xb = mx.nd.array(a), mx.nd.array(b)
+    xa, xb = _nd(a), _nd(b)
     _check(xa.dot(xb).asnumpy(), (a @ b), 8, "float32")
     out = mx.nd.zeros((9, 7))
     assert mx.nd.dot(xa, xb, out=out) is out
     _check(out.asnumpy(), a @ b, 8, "float32")
-    lb = mx.nd.array(_uniform((2, 9, 8), "float32"))
+    lb = _nd(_uniform((2, 9, 8), "float32"))
     assert lb.batch_dot(lb, transpose_b=True).shape == (2, 9, 9)
 
 
@@ -185,7 +190,7 @@ def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n, pad, off)
     batch, ldc = 3, n + pad
     a, b = _uniform((batch, k, m), "float32"), _uniform((k, n), "float32")
     c = _uniform((batch, m, ldc + off), "float32")
-    xa, xb, xc = mx.nd.array(a), mx.nd.array(b), mx.nd.array(c)
+    xa, xb, xc = _nd(a), _nd(b), _nd(c)
     matrix.gemm(get_device(ctx), xc._dt, m, n, k,
                 matrix.Operand(xa._buf, xa._offset, 1, m, m * k),
                 matrix.Operand(xb._buf, xb._offset, n, 1, 0),
@@ -205,7 +210,7 @@ def test_every_params_row(ctx, kind, monkeypatch):
     for (m, k, n), (ta, tb) in zip([(1, 300, 70), (37, 300, 29), (130, 70, 9), (3, 5, 2)],
                                    FLAGS):
         a, b = _operands(m, k, n, ta, tb, "float32", lead=(2,))
-        got = mx.nd.batch_dot(mx.nd.array(a), mx.nd.array(b), transpose_a=ta, transpose_b=tb)
+        got = mx.nd.batch_dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
         _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype("float32"), k, "float32")
 
 

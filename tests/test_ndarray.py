@@ -44,11 +44,12 @@ def test_arange_matches_mxnet(ctx):
 def test_array_from_lists_numpy_and_scalars(ctx):
     assert mx.nd.array([[1, 2], [3, 4]]).dtype == np.float32  # MXNet's default for lists
     a = np.arange(6, dtype=np.int64).reshape(2, 3)
-    x = mx.nd.array(a)
+    assert mx.nd.array(a).dtype == np.float32  # and for numpy arrays, as MXNet 1.x
+    x = mx.nd.array(a, dtype=a.dtype)
     assert x.dtype == np.int64 and np.array_equal(x.asnumpy(), a)
     assert mx.nd.array(a, dtype="float64").dtype == np.float64
     assert mx.nd.array(np.float32(2.5)).shape == ()
-    assert mx.nd.array(np.array([True, False])).dtype == np.uint8
+    assert mx.nd.array(np.array([True, False])).dtype == np.float32
     y = mx.nd.array(x)
     y += 1
     assert np.array_equal(x.asnumpy(), a), "array(NDArray) must copy"

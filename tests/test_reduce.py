@@ -11,6 +11,11 @@ from clnet.base import MXNetError
 from clnet.ops import reduce as red
 from conftest import supported_dtypes
 
+
+def _nd(host):
+    """An NDArray keeping the host array's dtype (mx.nd.array defaults to float32)."""
+    return mx.nd.array(host, dtype=np.asarray(host).dtype)
+
 FLOATS = ("float32", "float64", "float16")
 ALL = ("float32", "float64", "float16", "uint8", "int32", "int8", "int64")
 TOL = {"float16": 2e-2, "float32": 2e-5, "float64": 1e-12}
@@ -94,20 +99,20 @@ def test_reductions_match_numpy(ctx, name):
                 x.flat[::5] = np.nan
             axes = _np_axes(shape, axis, exclude)
             want = np.asarray(REFS[name](x, axes)).reshape(_mx_shape(shape, axes, keepdims))
-            got = getattr(mx.nd, name)(mx.nd.array(x), axis=axis, keepdims=keepdims,
+            got = getattr(mx.nd, name)(_nd(x), axis=axis, keepdims=keepdims,
                                        exclude=exclude)
             _check(got, want, dtype)
 
 
 def test_integer_sums_wrap_in_their_own_type(ctx):
     x = np.full((300,), 100, dtype=np.int8)
-    assert mx.nd.sum(mx.nd.array(x)).asnumpy()[0] == np.sum(x, dtype=np.int8)
-    assert mx.nd.mean(mx.nd.array(np.array([1, 2], np.int32))).asnumpy()[0] == 1
+    assert mx.nd.sum(_nd(x)).asnumpy()[0] == np.sum(x, dtype=np.int8)
+    assert mx.nd.mean(_nd(np.array([1, 2], np.int32))).asnumpy()[0] == 1
 
 
 def test_aliases_and_fluent_methods(ctx):
     x = _data((3, 4), "float32")
-    a = mx.nd.array(x)
+    a = _nd(x)
     np.testing.assert_allclose(mx.nd.sum_axis(a, axis=1).asnumpy(), x.sum(1), rtol=1e-5)
     np.testing.assert_allclose(mx.nd.max_axis(a, axis=0).asnumpy(), x.max(0))
     np.testing.assert_allclose(mx.nd.min_axis(a, 0).asnumpy(), x.min(0))
@@ -123,7 +128,7 @@ def test_max_min_propagate_nan(ctx):
     for dtype in supported_dtypes(ctx, FLOATS):
         x = _data((3, 9), dtype)
         x[1, 4] = np.nan
-        a = mx.nd.array(x)
+        a = _nd(x)
         for name in ("max", "min"):
             got = getattr(mx.nd, name)(a, axis=1).asnumpy()
             assert np.isnan(got[1]) and not np.isnan(got[[0, 2]]).any()
@@ -131,13 +136,13 @@ def test_max_min_propagate_nan(ctx):
 
 
 def test_zero_d_input(ctx):
-    a = mx.nd.array(np.float32(2.5))
+    a = _nd(np.float32(2.5))
     assert a.shape == ()
     for name in ("sum", "mean", "prod", "max", "min", "nansum", "nanprod"):
         got = getattr(mx.nd, name)(a)
         assert got.shape == (1,) and got.asnumpy()[0] == 2.5
         assert getattr(mx.nd, name)(a, keepdims=True).shape == ()
-    assert mx.nd.norm(mx.nd.array(np.float32(-3))).asnumpy()[0] == 3
+    assert mx.nd.norm(_nd(np.float32(-3))).asnumpy()[0] == 3
     assert mx.nd.argmax(a).asnumpy()[0] == 0
 
 
@@ -162,7 +167,7 @@ def test_size_zero(ctx):
 def test_non_contiguous_and_offset_inputs(ctx):
     for dtype in supported_dtypes(ctx, ("float32", "int32")):
         x = _data((6, 40), dtype)
-        a = mx.nd.array(x)
+        a = _nd(x)
         _check(mx.nd.sum(a[:, ::2], axis=1), np.sum(x[:, ::2], axis=1, dtype=dtype), dtype)
         _check(mx.nd.max(a[::-1], axis=0), x[::-1].max(0), dtype)
         # rows at odd offsets exercise the scalar head before the aligned vector loop
@@ -174,7 +179,7 @@ def test_non_contiguous_and_offset_inputs(ctx):
 def test_long_rows_two_stages(ctx):
     # few outputs and long rows split into chunks reduced in two launches
     x = np.random.uniform(-1, 1, 300001).astype(np.float32)
-    a = mx.nd.array(x)
+    a = _nd(x)
     np.testing.assert_allclose(mx.nd.sum(a).asnumpy(), [x.sum(dtype=np.float64)], rtol=1e-5)
     np.testing.assert_allclose(mx.nd.mean(a).asnumpy(), [x.mean(dtype=np.float64)],
                                rtol=1e-4)
@@ -182,7 +187,7 @@ def test_long_rows_two_stages(ctx):
     for name in ("max", "min", "argmax", "argmin"):
         assert getattr(mx.nd, name)(a).asnumpy()[0] == getattr(np, name)(x)
     y = np.random.randint(-5, 6, (200003, 3)).astype(np.int64)
-    b = mx.nd.array(y)
+    b = _nd(y)
     np.testing.assert_array_equal(mx.nd.sum(b, axis=0).asnumpy(), y.sum(0))
     np.testing.assert_array_equal(mx.nd.prod(mx.nd.ones((20000, 2), dtype="int32"), axis=0)
                                   .asnumpy(), [1, 1])
@@ -190,17 +195,17 @@ def test_long_rows_two_stages(ctx):
     # ties across chunks keep the first index; the first NaN wins
     z = np.zeros(100000, np.float32)
     z[[70000, 90000]] = 1
-    assert mx.nd.argmax(mx.nd.array(z)).asnumpy()[0] == 70000
+    assert mx.nd.argmax(_nd(z)).asnumpy()[0] == 70000
     z[[80000, 95000]] = np.nan
-    assert mx.nd.argmax(mx.nd.array(z)).asnumpy()[0] == 80000
-    assert np.isnan(mx.nd.max(mx.nd.array(z)).asnumpy()[0])
+    assert mx.nd.argmax(_nd(z)).asnumpy()[0] == 80000
+    assert np.isnan(mx.nd.max(_nd(z)).asnumpy()[0])
 
 
 def test_float32_sums_stay_accurate(ctx):
     # many long rows: one work-item per row, blocked accumulation keeps the error small
     x = np.random.uniform(0, 1, (40, 50000)).astype(np.float32)
     ref = x.sum(axis=1, dtype=np.float64)
-    got = mx.nd.sum(mx.nd.array(x), axis=1).asnumpy()
+    got = mx.nd.sum(_nd(x), axis=1).asnumpy()
     assert np.abs(got - ref).max() / ref.max() < 5e-7
 
 
@@ -208,7 +213,7 @@ def test_float32_sums_stay_accurate(ctx):
 def test_argmax_argmin(ctx, name):
     for dtype in supported_dtypes(ctx, ALL):
         x = _data((4, 5, 6), dtype, -50, 50)
-        a = mx.nd.array(x)
+        a = _nd(x)
         ref = getattr(np, name)
         for axis in (0, 1, 2, -1):
             got = getattr(mx.nd, name)(a, axis=axis)
@@ -217,19 +222,19 @@ def test_argmax_argmin(ctx, name):
             assert kept.shape == tuple(1 if i == axis % 3 else d for i, d in enumerate(x.shape))
         _check(getattr(mx.nd, name)(a), np.array([ref(x)], dtype), dtype)
         assert getattr(mx.nd, name)(a, keepdims=True).shape == (1, 1, 1)
-        _check(getattr(mx.nd, name)(mx.nd.array(x[0, 0]), axis=0), np.array([ref(x[0, 0])],
+        _check(getattr(mx.nd, name)(_nd(x[0, 0]), axis=0), np.array([ref(x[0, 0])],
                                                                          dtype), dtype)
-    ties = mx.nd.array(np.array([[1, 3, 3, 1], [2, 2, 0, 0]], np.float32))
+    ties = _nd(np.array([[1, 3, 3, 1], [2, 2, 0, 0]], np.float32))
     assert ties.argmax(axis=1).asnumpy().tolist() == [1, 0]
     assert ties.argmin(axis=1).asnumpy().tolist() == [0, 2]
-    nan = mx.nd.array(np.array([1, np.nan, 5, np.nan], np.float32))
+    nan = _nd(np.array([1, np.nan, 5, np.nan], np.float32))
     assert getattr(mx.nd, name)(nan, axis=0).asnumpy()[0] == 1
 
 
 def test_norm(ctx):
     for dtype in supported_dtypes(ctx, FLOATS):
         x = _data((3, 4, 5), dtype)
-        a = mx.nd.array(x)
+        a = _nd(x)
         x64 = x.astype(np.float64)
         for axis in (None, 0, -1, (1, 2), (0, 2)):
             for keepdims in (False, True):
@@ -254,7 +259,7 @@ def _np_softmax(x, axis, t=1.0):
 def test_softmax_family(ctx):
     for dtype in supported_dtypes(ctx, FLOATS):
         x = _data((3, 4, 5), dtype, -4, 4)
-        a = mx.nd.array(x)
+        a = _nd(x)
         for axis in (-1, 0, 1):
             for t in (None, 0.5, 3.0):
                 ref = _np_softmax(x, axis, t or 1.0)
@@ -266,7 +271,7 @@ def test_softmax_family(ctx):
                        np.log(ref).astype(dtype), dtype)
                 _check(mx.nd.softmin(a, axis=axis, temperature=t),
                        _np_softmax(-x, axis, t or 1.0).astype(dtype), dtype)
-    big = mx.nd.array(np.array([[1000, 1001, 1002], [-1000, 0, 1000]], np.float32))
+    big = _nd(np.array([[1000, 1001, 1002], [-1000, 0, 1000]], np.float32))
     ref = _np_softmax(big.asnumpy(), -1)
     np.testing.assert_allclose(big.softmax().asnumpy(), ref, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(mx.nd.log_softmax(big).asnumpy()[0],
@@ -294,7 +299,7 @@ def test_errors_name_op_axis_and_shape(ctx):
     with pytest.raises(MXNetError, match="softmax: input 0 has dtype int32"):
         mx.nd.softmax(mx.nd.ones((2,), dtype="int32"))
     with pytest.raises(MXNetError, match=r"sum: axis 0 is out of range.*\(\)"):
-        mx.nd.sum(mx.nd.array(np.float32(1)), axis=0)
+        mx.nd.sum(_nd(np.float32(1)), axis=0)
 
 
 def test_layout_merges_axes():

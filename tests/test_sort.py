@@ -11,6 +11,11 @@ from clnet.base import MXNetError
 from clnet.ops.sort import INDEX_DTYPES
 from conftest import supported_dtypes
 
+
+def _nd(host):
+    """An NDArray keeping the host array's dtype (mx.nd.array defaults to float32)."""
+    return mx.nd.array(host, dtype=np.asarray(host).dtype)
+
 ALL = ("float32", "float64", "float16", "int32", "int64", "int8", "uint8")
 
 
@@ -106,7 +111,7 @@ def test_lengths(ctx, n):
     """Lengths below, at and past powers of two and the local-memory block."""
     for shape, axis in (((2, n), -1), ((n, 3), 0)):
         x = distinct(shape, "float32")
-        a = mx.nd.array(x)
+        a = _nd(x)
         for asc in (True, False):
             order = ref_argsort(x, axis, asc)
             check(mx.nd.argsort(a, axis=axis, is_ascend=asc, dtype="int32"),
@@ -116,7 +121,7 @@ def test_lengths(ctx, n):
 
 def test_many_rows_int64(ctx):
     x = np.random.randint(-2**62, 2**62, size=(40, 30, 50), dtype=np.int64)
-    a = mx.nd.array(x)
+    a = _nd(x)
     for axis in (0, 1, 2):
         check(mx.nd.sort(a, axis=axis), np.sort(x, axis=axis, kind="stable"))
         check(mx.nd.argsort(a, axis=axis, dtype="int64"), np.argsort(x, axis=axis, kind="stable"))
@@ -163,7 +168,7 @@ def test_index_dtypes(ctx, dtype):
     if dtype not in supported_dtypes(ctx):
         pytest.skip(f"{ctx} lacks {dtype}")
     x = distinct((3, 40), "float32")
-    a = mx.nd.array(x)
+    a = _nd(x)
     check(mx.nd.argsort(a, dtype=dtype), np.argsort(x, kind="stable").astype(dtype))
     got = mx.nd.topk(a, k=5, ret_typ="both", dtype=dtype)
     want = ref_topk(x, -1, 5, "both", False, dtype)
@@ -174,7 +179,7 @@ def test_index_dtypes(ctx, dtype):
 
 def test_non_contiguous_inputs(ctx):
     x = distinct((6, 10, 4), "float32")
-    a = mx.nd.array(x)
+    a = _nd(x)
     for view, host in ((a[:, ::2], x[:, ::2]), (a[::-1], x[::-1]), (a[2:5], x[2:5]),
                        (a[1], x[1]), (a[:, 3:7, 1:3], x[:, 3:7, 1:3])):
         for axis in (-1, 0):
@@ -190,21 +195,21 @@ def test_edge_shapes(ctx):
     # size 0 along the sorted axis, along another axis, and flattened
     for shape in ((0, 4), (3, 0), (2, 0, 3)):
         x = np.zeros(shape, np.float32)
-        a = mx.nd.array(x)
+        a = _nd(x)
         for axis in (-1, 0, None):
             check(mx.nd.sort(a, axis=axis), np.sort(x, axis=axis))
             check(mx.nd.argsort(a, axis=axis), np.argsort(x, axis=axis).astype(np.float32))
             check(mx.nd.topk(a, axis=axis, k=0, ret_typ="mask"), x)
     check(mx.nd.topk(mx.nd.zeros((0, 4)), k=2, ret_typ="value"), np.zeros((0, 2), np.float32))
     # 0-d: flattened to (1,); argsort of a 0-d array gives (1,) for any axis, as in MXNet
-    s = mx.nd.array(np.float32(3.5))
+    s = _nd(np.float32(3.5))
     check(mx.nd.sort(s, axis=None), np.array([3.5], np.float32))
     check(mx.nd.argsort(s), np.zeros(1, np.float32))
     check(mx.nd.topk(s, axis=None, ret_typ="both")[0], np.array([3.5], np.float32))
     check(mx.nd.topk(s, axis=None, ret_typ="mask"), np.array(1, np.float32))
     # rows of length 1
     x = distinct((5, 1, 3), "int32")
-    a = mx.nd.array(x)
+    a = _nd(x)
     check(mx.nd.sort(a, axis=1), x)
     check(mx.nd.argsort(a, axis=1, dtype="int32"), np.zeros_like(x))
     check(mx.nd.topk(a, axis=1, ret_typ="mask"), np.ones_like(x))
@@ -213,15 +218,15 @@ def test_edge_shapes(ctx):
 def test_out_argument(ctx):
     x = distinct((4, 9), "float32")
     out = mx.nd.zeros((4, 9))
-    mx.nd.sort(mx.nd.array(x), out=out)
+    mx.nd.sort(_nd(x), out=out)
     check(out, np.sort(x))
-    a = mx.nd.array(x)
+    a = _nd(x)
     mx.nd.sort(a, out=a)  # in place
     check(a, np.sort(x))
 
 
 def test_errors(ctx):
-    a = mx.nd.array(distinct((3, 4), "float32"))
+    a = _nd(distinct((3, 4), "float32"))
     with pytest.raises(MXNetError, match=r"topk: k=5 .*length 4 of axis 1.*\(3, 4\)"):
         mx.nd.topk(a, k=5)
     with pytest.raises(MXNetError, match=r"k=13 .*length 12 of the flattened"):
@@ -231,7 +236,7 @@ def test_errors(ctx):
     with pytest.raises(MXNetError, match=r"argsort: axis -3 is out of range"):
         mx.nd.argsort(a, axis=-3)
     with pytest.raises(MXNetError, match=r"sort: axis -1 is out of range .*shape \(\)"):
-        mx.nd.sort(mx.nd.array(np.float32(1)))
+        mx.nd.sort(_nd(np.float32(1)))
     with pytest.raises(MXNetError, match=r"axis must be a single int"):
         mx.nd.sort(a, axis=(0, 1))
     with pytest.raises(MXNetError, match=r"ret_typ='values' must be one of"):

@@ -237,9 +237,12 @@ def test_infer_shape_full():
 def test_infer_shape_partial_and_unknown():
     x, y = sym.var("x"), sym.var("y")
     z = x + y
-    assert z.infer_shape_partial(x=(2, 3)) == ([(2, 3), ()], [()], [])
+    # an unknown operand of an elementwise op takes the other's shape, as in MXNet
+    assert z.infer_shape(x=(2, 3)) == ([(2, 3), (2, 3)], [(2, 3)], [])
+    w = sym.dot(x, y)
+    assert w.infer_shape_partial(x=(2, 3)) == ([(2, 3), ()], [()], [])
     with pytest.warns(UserWarning, match="y: ()"):
-        assert z.infer_shape(x=(2, 3)) == (None, None, None)
+        assert w.infer_shape(x=(2, 3)) == (None, None, None)
     net = fc(sym.var("data"), num_hidden=4, name="fc1")
     # a 0 dim is unknown: the given shape is kept, the rest is unknown
     assert net.infer_shape_partial(data=(0, 5)) == ([(0, 5), (), ()], [()], [])
@@ -409,6 +412,7 @@ def test_bad_params_and_inputs():
     # positional params follow the inputs in declaration order
     assert sym.clip(x, 0, 1).list_attr() == {"a_min": "0", "a_max": "1"}
     assert sym.broadcast_add(lhs=x, rhs=sym.var("y")).list_arguments() == ["x", "y"]
+    assert sym.broadcast_add(lhs=x, rhs=None, name="b").list_arguments() == ["x", "b_rhs"]
 
 
 def test_every_registry_op_in_both_namespaces():
@@ -425,6 +429,18 @@ def test_every_registry_op_in_both_namespaces():
         "(data=None, *, axis=None, keepdims=False, exclude=False, name=None, attr=None, "
         "**kwargs)")
     assert str(inspect.signature(sym.concat)).startswith("(*args, dim=1")
+
+
+def test_op_registered_after_import_is_reachable():
+    op = registry.register(OpDef("_test_symbol_late", doc="A late op."))
+    try:
+        s = sym._test_symbol_late(sym.var("x"))
+        assert s.name == "_test_symbol_late0" and s.infer_shape(x=(2,))[1] == [(2,)]
+    finally:
+        registry._REGISTRY.pop(op.name)
+        vars(sym).pop(op.name, None)
+    with pytest.raises(AttributeError, match="no_such_op"):
+        sym.no_such_op
 
 
 def test_random_namespace():

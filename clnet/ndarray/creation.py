@@ -19,10 +19,12 @@ def full(shape, val, ctx=None, dtype=None, out=None) -> NDArray:
 
 
 def zeros(shape, ctx=None, dtype=None, **kwargs) -> NDArray:
+    """An array of zeros (float32 unless dtype says otherwise)."""
     return full(shape, 0, ctx, dtype, kwargs.get("out"))
 
 
 def ones(shape, ctx=None, dtype=None, **kwargs) -> NDArray:
+    """An array of ones (float32 unless dtype says otherwise)."""
     return full(shape, 1, ctx, dtype, kwargs.get("out"))
 
 
@@ -33,18 +35,22 @@ def _like(other, val):
 
 
 def zeros_like(data, **kwargs):
+    """Zeros with data's shape, dtype and context."""
     return _like(data, 0)
 
 
 def ones_like(data, **kwargs):
+    """Ones with data's shape, dtype and context."""
     return _like(data, 1)
 
 
 def full_like(data, fill_value, **kwargs):
+    """fill_value with data's shape, dtype and context."""
     return _like(data, fill_value)
 
 
 def empty_like(data, **kwargs):
+    """An uninitialised array with data's shape, dtype and context."""
     return empty(data.shape, data.context, data._dt)
 
 
@@ -67,4 +73,5 @@ def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
 
 
 def concatenate(arrays, axis=0, always_copy=True):
+    """Join arrays along an existing axis (MXNet's mx.nd.concatenate)."""
     return invoke("concat", list(arrays), {"dim": axis})

@@ -109,7 +109,7 @@ def getitem(arr, key):
 def _advanced_getitem(arr, keys):
     """Integer-array and boolean-mask reads. A single boolean mask over the leading axes, or
     one index array (on any axis, others basic) are supported, as numpy does them."""
-    from .ndarray import NDArray, array, invoke
+    from .ndarray import array, invoke
     if len(keys) == 1:
         k = keys[0]
         mask = np.asarray(k) if isinstance(k, (list, np.ndarray)) else None

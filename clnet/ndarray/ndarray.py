@@ -291,16 +291,13 @@ def empty(shape, ctx: Context | None = None, dtype=None) -> NDArray:
 
 def array(source, ctx: Context | None = None, dtype=None) -> NDArray:
     """An NDArray copied from `source` (an NDArray, a numpy array, a list or a scalar).
-    dtype defaults to source's for arrays and to float32 otherwise, as in MXNet."""
+    dtype defaults to source's for an NDArray and to float32 otherwise (numpy arrays
+    included), as in MXNet 1.x."""
     if isinstance(source, NDArray):
         out = source.as_in_context(ctx or source.context)
         out = out.copy() if out is source else out
         return out if dtype is None else out.astype(dtype, copy=False)
-    if dtype is None:
-        dtype = source.dtype if isinstance(source, np.ndarray) else np.float32
-        if np.dtype(dtype) == np.bool_:
-            dtype = np.uint8
-    dt = as_dtype(dtype)
+    dt = as_dtype(np.float32 if dtype is None else dtype)
     host = np.array(source, dtype=dt.np, order="C", copy=True)
     out = empty(host.shape, ctx, dt)
     out.device.write(out._buf, host)

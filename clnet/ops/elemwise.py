@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..base import MXNetError
 from ..dtype import DTYPES, as_dtype, result_dtype
 from . import mapping
-from .registry import OpDef, Param, register
+from .registry import OpDef, Param, alias, register
 
 FLOATS = ("float32", "float64", "float16")
 ALL = tuple(DTYPES)
@@ -52,6 +52,12 @@ def _broadcast_shape(params, shapes):
     return [mapping.broadcast_shapes(*shapes, what="elementwise operands")]
 
 
+def _fill_operands(params, shapes):
+    """An unknown operand of a binary op takes the other's shape (MXNet's elemwise rule)."""
+    known = [s for s in shapes if s is not None]
+    return [s if s is not None else (known[0] if known else None) for s in shapes]
+
+
 def _promote(params, dts):
     return [result_dtype(*dts)]
 
@@ -68,6 +74,7 @@ def register_elementwise(name, expr, inputs=("data",), params=(), dtypes=None, s
                       "broadcast": broadcast, **extra})
     if broadcast:
         op.infer_shape, op.infer_type = _broadcast_shape, _promote
+        op.infer_args = _fill_operands
     if infer_shape:
         op.infer_shape = infer_shape
     if infer_type:
@@ -120,7 +127,8 @@ _INT_MOD = ("C:(y == (CT)0 ? (CT)0 : ((x % y) != (CT)0 && ((x % y) < (CT)0) != (
             "? (x % y) + y : (x % y)))")
 # numpy's float modulo: fmod, moved into the divisor's sign (x - y*floor(x/y) is off by y
 # when x/y rounds up to an integer)
-_FLOAT_MOD = "C:(fmod(x, y) != (CT)0 && (fmod(x, y) < (CT)0) != (y < (CT)0) ? fmod(x, y) + y : fmod(x, y))"
+_FLOAT_MOD = ("C:(fmod(x, y) != (CT)0 && (fmod(x, y) < (CT)0) != (y < (CT)0) "
+              "? fmod(x, y) + y : fmod(x, y))")
 _INT_POW = "C:(CT)rint(pow((float)x, (float)y))"
 BINARY = [
     ("broadcast_add", "x + y", None, ("elemwise_add", "_plus", "_add", "add")),
@@ -166,10 +174,25 @@ SCALAR_OPS = [
     ("_greater_equal_scalar", "C:(CT)(x >= s)", None),
     ("_lesser_scalar", "C:(CT)(x < s)", None), ("_lesser_equal_scalar", "C:(CT)(x <= s)", None),
 ]
+# Op names of MXNet's older JSON files.
+LEGACY_NAMES = {
+    "broadcast_add": ("_Plus",), "broadcast_sub": ("_Minus",), "broadcast_mul": ("_Mul",),
+    "broadcast_div": ("_Div",), "broadcast_power": ("_Power",),
+    "broadcast_maximum": ("_Maximum",), "broadcast_minimum": ("_Minimum",),
+    "_plus_scalar": ("_PlusScalar", "_plusscalar"), "_minus_scalar": ("_MinusScalar",),
+    "_rminus_scalar": ("_RMinusScalar",), "_mul_scalar": ("_MulScalar",),
+    "_div_scalar": ("_DivScalar",), "_rdiv_scalar": ("_RDivScalar",),
+    "_power_scalar": ("_PowerScalar",), "_rpower_scalar": ("_RPowerScalar",),
+    "_maximum_scalar": ("_MaximumScalar",), "_minimum_scalar": ("_MinimumScalar",),
+}
 SCALAR_GRAD = {"_mod_scalar": "1", "_rmod_scalar": "-floor(s/x)"}
 for _name, _expr, _int in SCALAR_OPS:
     _ew(_name, _expr, params=_SCALAR, scalars=("scalar",), int_expr=_int,
         grad_expr=SCALAR_GRAD.get(_name, "0" if _expr.startswith("C:") else None))
+
+
+for _name, _legacy in LEGACY_NAMES.items():
+    alias(_name, *_legacy)
 
 
 def _clip_check(params):

@@ -94,6 +94,9 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
         _packed(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
 
 
+
+# Scalars go to kernels as numpy values of the kernel's types (long sizes and strides), so
+# Device.enqueue can declare them to pyopencl once per kernel.
 _L = np.int64
 
 
@@ -118,10 +121,10 @@ def _packed(device, dt, src, params, dims, a, b, c, c_args):
     packed_a = Buffer(device, ap_bs * batch * itemsize)
     packed_b = Buffer(device, bp_bs * batch * itemsize)
     # A is packed along its rows, B along its columns: pass each as (panel dir) x k
-    _pack(device, src, f"gemm_pack_a_{dt.suffix}", params, a, (m, k, batch), mr,
-          [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
-    _pack(device, src, f"gemm_pack_b_{dt.suffix}", params, b._replace(rs=b.cs, cs=b.rs),
-          (n, k, batch), nr, [_L(n), _L(k)], packed_b, bp_bs)
+    _pack(device.kernel(src, f"gemm_pack_a_{dt.suffix}"), device, params, a, (m, k, batch),
+          mr, [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
+    _pack(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), device, params,
+          b._replace(rs=b.cs, cs=b.rs), (n, k, batch), nr, [_L(n), _L(k)], packed_b, bp_bs)
     lq, pm = params["LQ"], params["PM"]
     device.enqueue(device.kernel(src, f"gemm_micro_{dt.suffix}"),
                    (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
@@ -129,7 +132,7 @@ def _packed(device, dt, src, params, dims, a, b, c, c_args):
                     _L(bp_bs)] + c_args + [_L(pm), _L(kc)], (packed_a, packed_b, c.buffer))
 
 
-def _pack(device, src, name, params, op, dims, width, head, packed, packed_bs):
+def _pack(knl, device, params, op, dims, width, head, packed, packed_bs):
     """Launch a pack kernel over (panels of `width`, k tiles of `ku`); `op` is seen as
     (panel direction) x k, so op.rs is the stride along panels and op.cs along k. The launch
     walks memory in order: panels fastest when that direction is contiguous, else k."""
@@ -142,8 +145,7 @@ def _pack(device, src, name, params, op, dims, width, head, packed, packed_bs):
     gsize = (_ceil(grid[0], local) * local, grid[1], batch)
     args = head + [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs),
                    packed.cl_buffer, _L(packed_bs), np.int32(wmajor)]
-    device.enqueue(device.kernel(src, name), gsize, (local, 1, 1), args,
-                   (op.buffer, packed))
+    device.enqueue(knl, gsize, (local, 1, 1), args, (op.buffer, packed))
 
 
 # -- dot ------------------------------------------------------------------------------------
