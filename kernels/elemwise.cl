@@ -2,10 +2,10 @@
  *
  * Parameters (defines prepended by clnet.codegen.templates.render):
  *   TO          output element type
- *   TA, TB, TC  input element types (the first NIN are used)
+ *   TA..TD      input element types (the first NIN are used)
  *   CT          compute type: the inputs are converted to it (float for half)
- *   NIN         number of array inputs, 0..3
- *   EXPR        expression over x, y, z (the inputs, as CT) and s, t (scalar arguments, CT)
+ *   NIN         number of array inputs, 0..4
+ *   EXPR        expression over x, y, z, w (the inputs, as CT), s, t (scalar arguments, CT)
  *   SUFFIX      kernel-name suffix: op and dtype, e.g. sigmoid_f32
  *   VEC         elements per work-item in the contiguous kernel
  *   VW          (optional) vector width of ew_vec; defined only when every operand has type CT
@@ -25,6 +25,7 @@
 #define TA float
 #define TB float
 #define TC float
+#define TD float
 #define CT float
 #define NIN 2
 #define EXPR (x + y)
@@ -46,6 +47,9 @@ __kernel void KN(ew_contig)(const long n, __global TO *out, const long out_off
 #if NIN >= 3
     , __global const TC *c, const long c_off
 #endif
+#if NIN >= 4
+    , __global const TD *d, const long d_off
+#endif
     , const CT s, const CT t)
 {
     const long start = (long)get_global_id(0) * VEC;
@@ -59,6 +63,9 @@ __kernel void KN(ew_contig)(const long n, __global TO *out, const long out_off
 #endif
 #if NIN >= 3
         const CT z = (CT)c[c_off + i];
+#endif
+#if NIN >= 4
+        const CT w = (CT)d[d_off + i];
 #endif
         out[out_off + i] = (TO)(EXPR);
     }
@@ -80,6 +87,9 @@ __kernel void KN(ew_vec)(const long n, __global VT *out, const long out_off
 #if NIN >= 3
     , __global const VT *c, const long c_off
 #endif
+#if NIN >= 4
+    , __global const VT *d, const long d_off
+#endif
     , const CT s, const CT t)
 {
     const long i = get_global_id(0);
@@ -92,6 +102,9 @@ __kernel void KN(ew_vec)(const long n, __global VT *out, const long out_off
 #endif
 #if NIN >= 3
     const VT z = c[c_off + i];
+#endif
+#if NIN >= 4
+    const VT w = d[d_off + i];
 #endif
     out[out_off + i] = EXPR;
 }
@@ -112,6 +125,9 @@ __kernel void KN(ew_grid)(const long n0, const long n1, const long n2
 #if NIN >= 3
     GRID_OPERAND(const TC, c)
 #endif
+#if NIN >= 4
+    GRID_OPERAND(const TD, d)
+#endif
     , const CT s, const CT t)
 {
     const long i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
@@ -126,6 +142,9 @@ __kernel void KN(ew_grid)(const long n0, const long n1, const long n2
 #if NIN >= 3
     const CT z = (CT)c[GRID_INDEX(c)];
 #endif
+#if NIN >= 4
+    const CT w = (CT)d[GRID_INDEX(d)];
+#endif
     out[GRID_INDEX(out)] = (TO)(EXPR);
 }
 
@@ -139,9 +158,12 @@ __kernel void KN(ew_grid)(const long n0, const long n1, const long n2
 #define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k;
 #elif NIN == 2
 #define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k; bi += idx * b_st.s##k;
-#else
+#elif NIN == 3
 #define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k; bi += idx * b_st.s##k; \
                  ci += idx * c_st.s##k;
+#else
+#define ACCUM(k) oi += idx * out_st.s##k; ai += idx * a_st.s##k; bi += idx * b_st.s##k; \
+                 ci += idx * c_st.s##k; di += idx * d_st.s##k;
 #endif
 
 __kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape,
@@ -154,6 +176,9 @@ __kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape,
 #endif
 #if NIN >= 3
     , __global const TC *c, const long c_off, const long8 c_st
+#endif
+#if NIN >= 4
+    , __global const TD *d, const long d_off, const long8 d_st
 #endif
     , const CT s, const CT t)
 {
@@ -169,6 +194,9 @@ __kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape,
 #if NIN >= 3
     long ci = c_off;
 #endif
+#if NIN >= 4
+    long di = d_off;
+#endif
     STEP_(0, ACCUM) STEP_(1, ACCUM) STEP_(2, ACCUM) STEP_(3, ACCUM)
     STEP_(4, ACCUM) STEP_(5, ACCUM) STEP_(6, ACCUM) STEP_(7, ACCUM)
 #if NIN >= 1
@@ -179,6 +207,9 @@ __kernel void KN(ew_strided)(const long n, const int ndim, const long8 shape,
 #endif
 #if NIN >= 3
     const CT z = (CT)c[ci];
+#endif
+#if NIN >= 4
+    const CT w = (CT)d[di];
 #endif
     out[oi] = (TO)(EXPR);
 }

@@ -1,6 +1,6 @@
 """sympy -> OpenCL C for elementwise expressions.
 
-Expressions use the symbols x, y, z (inputs) and s, t (scalar arguments). Literals are cast to
+Expressions use the symbols x, y, z, w (inputs) and s, t (scalar arguments). Literals are cast to
 the compute type `CT` (`(CT)1`), OpenCL's overloaded builtins keep their names (`exp`, not
 `expf`), `Heaviside` and relations become comparisons and `Piecewise` a ternary. sympy is
 imported lazily: it costs ~0.7 s and only kernel generation needs it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-INPUT_SYMBOLS = ("x", "y", "z")
+INPUT_SYMBOLS = ("x", "y", "z", "w")
 SCALAR_SYMBOLS = ("s", "t")
 
 
@@ -66,6 +66,10 @@ def _printer_class():
             if exp == -0.5 or exp == __import__("sympy").Rational(-1, 2):
                 return f"rsqrt({self._print(base)})"
             return f"pow({self._print(base)}, {self._print(exp)})"
+
+        def _print_DiracDelta(self, expr):
+            # derivative of a step (relu', sign): zero everywhere it is defined
+            return f"(({self.ctype})0)"
 
         def _print_Heaviside(self, expr):
             return f"(({self.ctype})({self._print(expr.args[0])} > (({self.ctype})0)))"

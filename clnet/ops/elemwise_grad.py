@@ -16,7 +16,7 @@ import functools
 from . import registry
 from .registry import OpDef
 
-_GRAD_SYMBOLS = ("x", "y", "z")
+_GRAD_SYMBOLS = ("x", "y", "z", "w")  # operands; a backward op's head gradient is the last
 ZERO = "0"  # marks an input whose gradient is zero everywhere it is defined
 
 
@@ -52,7 +52,10 @@ def backward_op(op_name: str, k: int) -> OpDef | None:
     inputs = tuple(op.input_names({})) + ("head_grad",)
     return register_elementwise(name, expr, inputs=inputs, params=op.params,
                                 scalars=op.extra.get("scalars", ()), dtypes=None,
-                                broadcast=len(inputs) > 2, differentiable=False,
+                                broadcast=len(inputs) > 2,
+                                # sympy differentiates the derivative again (second order);
+                                # a raw 'C:' derivative has no rule
+                                differentiable=not text.startswith("C:") and n_in < 3,
                                 doc=f"Gradient of {op.name} with respect to input {k}.")
 
 

@@ -109,7 +109,7 @@ def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> st
     ct = templates.compute_ctype(compute_dtype)
     defines = {"TO": out_dtype.ctype, "CT": ct, "NIN": len(in_dtypes), "VEC": VEC,
                "SUFFIX": f"{name}_{out_dtype.suffix}"}
-    for key, dt in zip(("TA", "TB", "TC"), in_dtypes):
+    for key, dt in zip(("TA", "TB", "TC", "TD"), in_dtypes):
         defines[key] = dt.ctype
     if vectorizable(expr, out_dtype, in_dtypes, compute_dtype):
         defines["VW"] = vector_width(out_dtype)

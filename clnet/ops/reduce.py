@@ -9,7 +9,11 @@ Rows too few to occupy the device are split into chunks reduced in two stages.
 
 Accumulation: float16 in float, other types in their own type, as MXNet does (so integer
 sums and products wrap on overflow, and the mean of integers is the integer quotient).
-Elementwise maps and the transposing copy belong to `mapping`; gradients to autodiff.
+
+Gradient rules follow MXNet 1.x: they re-expand a reduced head gradient with the internal op
+`_broadcast_reduced` (which knows the input's shape when it runs), so max/min pass the
+gradient to every element equal to the result (ties included), and argmax/argmin give zeros.
+Elementwise maps and the transposing copy belong to `mapping`; walking the graph to autodiff.
 """
 from __future__ import annotations
 
@@ -288,13 +292,113 @@ REDUCTIONS = [
     ("min", "min", "min", _POST_NONE, ("min_axis",),
      "Minimum over axes (NaN if any element is NaN); an empty axis is an error."),
 ]
+# -- gradients: the reduced head gradient broadcast back ------------------------------------
+def _broadcast_reduced_shape(params, shapes):
+    g, x = map(tuple, shapes)
+    axes = reduced_axes("_broadcast_reduced", x, params["axis"], params["exclude"])
+    want = reduced_shape(x, axes, params["keepdims"])
+    if g != want:
+        raise MXNetError(f"_broadcast_reduced: data of shape {g} is not the reduction of "
+                         f"like's shape {x} over axis={params['axis']} (keepdims="
+                         f"{params['keepdims']}, exclude={params['exclude']}), which is {want}")
+    return [x]
+
+
+def _broadcast_reduced_forward(params, inputs, outputs):
+    g, out = inputs[0], outputs[0]
+    if out.size == 0:
+        return
+    axes = reduced_axes("_broadcast_reduced", out.shape, params["axis"], params["exclude"])
+    kept = reduced_shape(out.shape, axes, True)
+    src = mapping.broadcast_view(g.view_desc()._replace(
+        shape=kept, strides=mapping.contiguous_strides(kept)), out.shape)
+    if params["mean"]:
+        count = prod(out.shape[a] for a in axes)
+        mapping.run(out.device, "x/s", "_div_scalar", out.view_desc(), [src], (count, 0))
+    else:
+        mapping.run(out.device, "x", "_copy", out.view_desc(), [src])
+
+
+def _reduce_params(params, mean=False) -> dict:
+    return {"axis": params["axis"], "keepdims": params["keepdims"],
+            "exclude": params.get("exclude", False), "mean": mean}
+
+
+register(OpDef(
+    "_broadcast_reduced", inputs=("data", "like"), infer_shape=_broadcast_reduced_shape,
+    forward=_broadcast_reduced_forward,
+    params=_AXES_PARAMS + (Param("mean", bool, False, "divide by the number of elements "
+                                 "reduced (the gradient of mean)"),),
+    grad=lambda F, p, ins, outs, g: [F.invoke("mean" if p["mean"] else "sum", [g[0]], {
+        k: p[k] for k in ("axis", "keepdims", "exclude")}), None],
+    doc="data, the result of reducing an array of like's shape with these params, broadcast "
+        "back to like's shape (the gradient of sum and mean)."))
+
+
+def _spread(F, g, x, params, mean=False):
+    """g (shaped like a reduction of x with `params`) broadcast back to x's shape."""
+    return F.invoke("_broadcast_reduced", [g, x], _reduce_params(params, mean))
+
+
+def _sum_grad(F, p, ins, outs, g):
+    return [_spread(F, g[0], ins[0], p)]
+
+
+def _mean_grad(F, p, ins, outs, g):
+    return [_spread(F, g[0], ins[0], p, mean=True)]
+
+
+def _prod_grad(F, p, ins, outs, g):
+    """g * y / x: the product of the other elements, for non-zero x."""
+    return [_spread(F, g[0] * outs[0], ins[0], p) / ins[0]]
+
+
+def _nan_mask(F, x):
+    return F.invoke("broadcast_equal", [x, x], {})  # 0 where x is NaN
+
+
+def _nansum_grad(F, p, ins, outs, g):
+    return [_spread(F, g[0], ins[0], p) * _nan_mask(F, ins[0])]
+
+
+def _nanprod_grad(F, p, ins, outs, g):
+    x = ins[0]
+    value = _spread(F, g[0] * outs[0], x, p) / x
+    return [F.invoke("where", [_nan_mask(F, x), value, F.zeros_like(x)], {})]
+
+
+def _extreme_grad(F, p, ins, outs, g):
+    """MXNet's rule: the gradient reaches every element equal to the result."""
+    x = ins[0]
+    hit = F.invoke("broadcast_equal", [x, _spread(F, outs[0], x, p)], {})
+    return [_spread(F, g[0], x, p) * hit]
+
+
+_GRADS = {"sum": _sum_grad, "mean": _mean_grad, "prod": _prod_grad, "nansum": _nansum_grad,
+          "nanprod": _nanprod_grad, "max": _extreme_grad, "min": _extreme_grad}
+
+
+def _zero_grad(F, p, ins, outs, g):
+    """No gradient flows (MXNet's MakeZeroGradNodes): zeros for the input."""
+    return [F.zeros_like(ins[0])]
+
+
 for _name, _kop, _comb, _post, _aliases, _doc in REDUCTIONS:
     register(OpDef(_name, params=_AXES_PARAMS, aliases=_aliases, dtypes=ALL,
                    infer_shape=_axes_shape(_name, _kop in ("max", "min")),
-                   forward=_axes_forward(_name, _kop, _comb, _post), doc=_doc))
+                   forward=_axes_forward(_name, _kop, _comb, _post), grad=_GRADS[_name],
+                   doc=_doc))
 
 
 # -- norm ------------------------------------------------------------------------------------
+def _norm_grad(F, p, ins, outs, g):
+    """ord 2: g * x / y; ord 1: g * sign(x)."""
+    x = ins[0]
+    if p["ord"] == 1:
+        return [_spread(F, g[0], x, p) * F.invoke("sign", [x], {})]
+    return [_spread(F, g[0] / outs[0], x, p) * x]
+
+
 def _norm_forward(params, inputs, outputs):
     x = inputs[0]
     axes = reduced_axes("norm", x.shape, params["axis"])
@@ -305,7 +409,7 @@ def _norm_forward(params, inputs, outputs):
 
 
 register(OpDef(
-    "norm", dtypes=FLOATS, forward=_norm_forward,
+    "norm", dtypes=FLOATS, forward=_norm_forward, grad=_norm_grad,
     params=(Param("ord", int, 2, "order of the norm: 1 or 2", choices=(1, 2)),
             Param("axis", "axes", None, _AXES_DOC + "; a 2-tuple gives the Frobenius norm "
                   "(ord=2) of the matrices it spans"),
@@ -338,6 +442,7 @@ def _arg_forward(name: str, kop: str):
 for _name, _kop in (("argmax", "max"), ("argmin", "min")):
     register(OpDef(
         _name, dtypes=ALL, infer_shape=_arg_shape(_name), forward=_arg_forward(_name, _kop),
+        grad=_zero_grad,
         params=(Param("axis", int, None, "the axis to search; None searches the flattened "
                       "input (an extension: MXNet 1.x rejects it)"),
                 Param("keepdims", bool, False, "keep the axis as a dimension of size one")),
@@ -379,6 +484,21 @@ def _softmax_forward(name: str, sign: float, mode: int):
     return forward
 
 
+def _softmax_grad(sign: float, log: bool):
+    """y = softmax(sign * x / t): dx = sign/t * y * (g - sum(g * y)); for log_softmax
+    (y = log of it): dx = sign/t * (g - exp(y) * sum(g))."""
+    def grad(F, p, ins, outs, g):
+        y, g = outs[0], g[0]
+        axes = {"axis": p["axis"], "keepdims": True}
+        if log:
+            dx = g - F.invoke("exp", [y], {}) * F.invoke("sum", [g], axes)
+        else:
+            dx = y * (g - F.invoke("sum", [g * y], axes))
+        scale = sign / (p["temperature"] or 1.0)
+        return [dx if scale == 1.0 else dx * scale]
+    return grad
+
+
 for _name, _sign, _mode, _doc in (
         ("softmax", 1.0, 0, "exp(x / t) normalised to sum to 1 along `axis`."),
         ("log_softmax", 1.0, 1, "log(softmax(x)) along `axis`, computed stably."),
@@ -386,4 +506,4 @@ for _name, _sign, _mode, _doc in (
     register(OpDef(_name, params=_SOFTMAX_PARAMS, dtypes=FLOATS,
                    infer_shape=_softmax_shape(_name), forward=_softmax_forward(_name, _sign,
                                                                                 _mode),
-                   doc=_doc))
+                   grad=_softmax_grad(_sign, _mode == 1), doc=_doc))

@@ -1,4 +1,4 @@
-"""Shape and gather ops.
+"""Shape and gather ops, with their gradient rules.
 
 Owns three groups, all dtype-agnostic:
 - views sharing the input's memory: Reshape (MXNet's special values 0/-1/-2/-3/-4 and
@@ -7,6 +7,10 @@ Owns three groups, all dtype-agnostic:
   into a dense output (transpose, SwapAxis, reverse/flip, broadcast_to/axis/like, tile,
   repeat, concat, stack, SliceChannel/split, slice, slice_axis);
 - gathers by an index array, in `kernels/gather.cl`: take, pick, one_hot.
+Gradients are rules of registry ops (the inverse view, copy or permutation) plus the internal
+ops they need, which know the input's shape when they run: `_reshape_like`, `_backward_tile`,
+`_backward_repeat`, `_backward_concat` (also stack's), `_backward_slice`, `_backward_slice_axis`,
+and the scatter-adds `_backward_take` and `_backward_pick` (`scatter_add` in gather.cl).
 Elementwise math belongs to `elemwise`; the x[...] syntax to `ndarray.indexing`, which reads
 through `take` and `indexing.basic_view` (reused here by slice).
 """
@@ -47,6 +51,11 @@ def _copy(device, out: View, src: View) -> None:
     mapping.run(device, "x", "_copy", out, [src], compute_dtype=out.dtype)
 
 
+def _zero(device, out: View) -> None:
+    """out[...] = 0 (zeros_like's program)."""
+    mapping.run(device, "C:(CT)0", "zeros_like", out, [out], compute_dtype=out.dtype)
+
+
 def _dense(view: View, shape: tuple) -> View:
     """The same dense memory seen with another shape of equal size."""
     return view._replace(shape=tuple(shape), strides=contiguous_strides(shape))
@@ -64,11 +73,14 @@ def _with_dim(view: View, axis: int, size: int, offset: int = 0) -> View:
     return view._replace(offset=view.offset + offset * view.strides[axis], shape=tuple(shape))
 
 
-def _copy_op(name: str, infer_shape, pairs, inputs=("data",), params=(), doc="", **kwargs):
+def _copy_op(name: str, infer_shape, pairs, inputs=("data",), params=(), doc="",
+             zero=False, **kwargs):
     """Register an op whose forward is strided copies: `pairs(params, inputs, outputs)` yields
-    (destination View, source View) of equal shape."""
+    (destination View, source View) of equal shape; `zero` clears the output first."""
     def forward(p, ins, outs):
         device = outs[0].device
+        if zero:
+            _zero(device, outs[0].view_desc())
         for dst, src in pairs(p, ins, outs):
             _copy(device, dst, src)
     return register(OpDef(name, inputs=inputs, params=params, infer_shape=infer_shape,
@@ -177,22 +189,28 @@ def _squeeze_shape(params, shape):
     return out if out or not shape else (1,)
 
 
-def _view_op(name: str, infer, params=(), aliases=(), doc=""):
+def _reshape_grad(F, p, ins, outs, g):
+    """The head gradient seen with the input's shape (none for `_reshape_like`'s like)."""
+    return [F.invoke("_reshape_like", [g[0], ins[0]], {})] + [None] * (len(ins) - 1)
+
+
+def _view_op(name: str, infer, params=(), aliases=(), doc="", inputs=("data",),
+             grad=_reshape_grad):
     """An op returning the input's memory with another shape (a copy only when `out=` is
     given)."""
     def infer_shape(p, shapes):
-        return [infer(p, tuple(shapes[0]))]
+        return [infer(p, *map(tuple, shapes))]
 
     def view(p, inputs):
         x = inputs[0]
-        return x._view(x._offset, infer(p, x.shape))
+        return x._view(x._offset, infer(p, *(y.shape for y in inputs)))
 
     def forward(p, inputs, outputs):
         out = outputs[0]
         _copy(out.device, out.view_desc(), _dense(inputs[0].view_desc(), out.shape))
 
-    return register(OpDef(name, params=params, infer_shape=infer_shape, forward=forward,
-                          view=view, aliases=aliases, doc=doc))
+    return register(OpDef(name, inputs=inputs, params=params, infer_shape=infer_shape,
+                          forward=forward, view=view, aliases=aliases, doc=doc, grad=grad))
 
 
 _view_op("Reshape", lambda p, s: infer_reshape(s, p["shape"], p["reverse"]),
@@ -207,6 +225,17 @@ _view_op("expand_dims", _expand_shape,
 _view_op("squeeze", _squeeze_shape,
          params=(Param("axis", "axes", None, "size-1 axes to remove; None removes all"),),
          doc="Remove size-1 dims (shares memory).")
+
+
+def _like_shape(p, shape, like):
+    if prod(shape) != prod(like):
+        raise MXNetError(f"_reshape_like: data of shape {shape} ({prod(shape)} elements) "
+                         f"cannot take the shape {like} of like ({prod(like)} elements)")
+    return like
+
+
+_view_op("_reshape_like", _like_shape, inputs=("data", "like"),
+         doc="data seen with like's shape (equal sizes; shares memory).")
 
 
 # -- permutations: transpose, SwapAxis, reverse ------------------------------------------------
@@ -231,19 +260,35 @@ def _swap_axes(p, shape):
     return tuple(axes)
 
 
-def _permute_op(name, axes_of, params, aliases, doc):
+def _permute_op(name, axes_of, params, aliases, doc, grad):
     _copy_op(name, lambda p, s: [tuple(s[0][a] for a in axes_of(p, s[0]))],
              lambda p, ins, outs: [(outs[0].view_desc(),
                                     _permute(ins[0].view_desc(), axes_of(p, ins[0].shape)))],
-             params=params, aliases=aliases, doc=doc)
+             params=params, aliases=aliases, doc=doc, grad=grad)
+
+
+def _transpose_grad(F, p, ins, outs, g):
+    """The inverse permutation (empty axes reverse, which is its own inverse)."""
+    axes, inverse = p["axes"], [0] * len(p["axes"])
+    for i, a in enumerate(axes):
+        inverse[a % len(axes)] = i
+    return [F.invoke("transpose", [g[0]], {"axes": tuple(inverse)})]
+
+
+def _same_op_grad(name: str, *keys):
+    """Gradient rule applying op `name` with the forward's params `keys` to the head gradient
+    (self-adjoint maps: swapaxes, flip), None for the other inputs."""
+    def grad(F, p, ins, outs, g):
+        return [F.invoke(name, [g[0]], {k: p[k] for k in keys})] + [None] * (len(ins) - 1)
+    return grad
 
 
 _permute_op("transpose", _transpose_axes,
             (Param("axes", "shape", (), "new order of the axes; empty reverses them"),), (),
-            "Permute the axes.")
+            "Permute the axes.", _transpose_grad)
 _permute_op("SwapAxis", _swap_axes, (Param("dim1", int, 0, "first axis"),
                                      Param("dim2", int, 0, "second axis")),
-            ("swapaxes",), "Interchange two axes.")
+            ("swapaxes",), "Interchange two axes.", _same_op_grad("SwapAxis", "dim1", "dim2"))
 
 
 def _flip_axes(p, shape):
@@ -269,7 +314,8 @@ _copy_op("reverse", _flip_shape,
          lambda p, ins, outs: [(outs[0].view_desc(),
                                 _flipped(ins[0].view_desc(), _flip_axes(p, ins[0].shape)))],
          params=(Param("axis", "axes", doc="axes to reverse; None reverses all"),),
-         aliases=("flip",), doc="Reverse the order of elements along the given axes.")
+         aliases=("flip",), grad=_same_op_grad("reverse", "axis"),
+         doc="Reverse the order of elements along the given axes.")
 
 
 # -- broadcasts, tile, repeat ----------------------------------------------------------------
@@ -333,17 +379,54 @@ def _broadcast_like_shape(p, shapes):
     return [_check_broadcast("broadcast_like", lhs, tuple(out))]
 
 
-_copy_op("broadcast_to", _broadcast_to_shape, _broadcast_pairs,
+def _broadcast_grad(F, p, ins, outs, g):
+    """Summed back over the broadcast axes."""
+    return [F.invoke("_sum_to", [g[0], ins[0]], {})] + [None] * (len(ins) - 1)
+
+
+_copy_op("broadcast_to", _broadcast_to_shape, _broadcast_pairs, grad=_broadcast_grad,
          params=(Param("shape", "shape", (), "target shape; 0 keeps the input's dim"),),
          doc="Broadcast size-1 dims to `shape`.")
-_copy_op("broadcast_axis", _broadcast_axis_shape, _broadcast_pairs,
+_copy_op("broadcast_axis", _broadcast_axis_shape, _broadcast_pairs, grad=_broadcast_grad,
          params=(Param("axis", "shape", (), "size-1 axes to broadcast"),
                  Param("size", "shape", (), "their target sizes")),
          aliases=("broadcast_axes",), doc="Broadcast size-1 axes to the given sizes.")
 _copy_op("broadcast_like", _broadcast_like_shape, _broadcast_pairs, inputs=("lhs", "rhs"),
+         grad=_broadcast_grad,
          params=(Param("lhs_axes", "axes", None, "axes of lhs to broadcast (default: all)"),
                  Param("rhs_axes", "axes", None, "axes of rhs giving their sizes")),
          doc="Broadcast lhs to the shape of rhs (or of the given rhs axes).")
+
+
+def _blocks_grad(backward: str):
+    def grad(F, p, ins, outs, g):
+        return [F.invoke(backward, [g[0], ins[0]], p)]
+    return grad
+
+
+def _blocks_backward_op(name: str, forward: str, out_shape, blocks, params):
+    """Register `name`(head_grad, data): the adjoint of op `forward` (tile, repeat), whose
+    output seen densely as `blocks(p, data.shape)[0]` holds copies of data along the axes
+    `blocks(...)[1]`; the gradient sums those copies."""
+    def infer_shape(p, shapes):
+        g, x = map(tuple, shapes)
+        want = tuple(out_shape(p, [x])[0])
+        if g != want:
+            raise MXNetError(f"{name}: head gradient of shape {g} does not match {forward}'s "
+                             f"output shape {want} for input shape {x}")
+        return [x]
+
+    def forward_fn(p, ins, outs):
+        from ..ndarray.ndarray import invoke
+        g, out = ins[0], outs[0]
+        dims, axes = blocks(p, ins[1].shape)
+        keep = tuple(1 if a in axes else d for a, d in enumerate(dims))
+        invoke("sum", [g._view(g._offset, dims)], {"axis": axes, "keepdims": True},
+               out=out._view(out._offset, keep))
+
+    register(OpDef(name, inputs=("head_grad", "data"), params=params, infer_shape=infer_shape,
+                   forward=forward_fn, doc=f"Gradient of {forward}: the copies summed.",
+                   grad=lambda F, p, ins, outs, g: [F.invoke(forward, [g[0]], p), None]))
 
 
 def _tile_plan(reps, shape):
@@ -372,9 +455,17 @@ def _tile_pairs(p, ins, outs):
              x._replace(shape=tuple(dims), strides=tuple(ist)))]
 
 
-_copy_op("tile", _tile_shape, _tile_pairs,
-         params=(Param("reps", "shape", doc="repetitions per dim (numpy.tile's rule)"),),
-         doc="Repeat the whole array along each dim.")
+def _tile_blocks(p, shape):
+    """The head gradient seen as (r0, n0, r1, n1, ...) and the r axes to sum."""
+    reps, shape = _tile_plan(p["reps"], shape)
+    dims = tuple(d for r, n in zip(reps, shape) for d in (r, n))
+    return dims, tuple(range(0, len(dims), 2))
+
+
+_TILE_PARAMS = (Param("reps", "shape", doc="repetitions per dim (numpy.tile's rule)"),)
+_copy_op("tile", _tile_shape, _tile_pairs, params=_TILE_PARAMS,
+         grad=_blocks_grad("_backward_tile"), doc="Repeat the whole array along each dim.")
+_blocks_backward_op("_backward_tile", "tile", _tile_shape, _tile_blocks, _TILE_PARAMS)
 
 
 def _repeat_plan(p, shape):
@@ -401,10 +492,18 @@ def _repeat_pairs(p, ins, outs):
     return [(out._replace(shape=dims, strides=ost), x._replace(shape=dims, strides=ist))]
 
 
-_copy_op("repeat", _repeat_shape, _repeat_pairs,
-         params=(Param("repeats", int, doc="repetitions of each element"),
-                 Param("axis", int, None, "axis to repeat along; None flattens the input")),
-         doc="Repeat each element along an axis.")
+def _repeat_blocks(p, shape):
+    """The head gradient seen with the axis split into (n, repeats), and that repeats axis."""
+    axis, shape = _repeat_plan(p, shape)
+    return shape[:axis] + (shape[axis], p["repeats"]) + shape[axis + 1:], (axis + 1,)
+
+
+_REPEAT_PARAMS = (Param("repeats", int, doc="repetitions of each element"),
+                  Param("axis", int, None, "axis to repeat along; None flattens the input"))
+_copy_op("repeat", _repeat_shape, _repeat_pairs, params=_REPEAT_PARAMS,
+         grad=_blocks_grad("_backward_repeat"), doc="Repeat each element along an axis.")
+_blocks_backward_op("_backward_repeat", "repeat", _repeat_shape, _repeat_blocks,
+                    _REPEAT_PARAMS)
 
 
 # -- concat, stack, split --------------------------------------------------------------------
@@ -442,8 +541,22 @@ def _promote(p, dtypes):
     return [result_dtype(*dtypes)]
 
 
+def _each(result, n: int) -> list:
+    """The outputs of an n-output op as a list (one output comes back bare)."""
+    return [result] if n == 1 else list(result)
+
+
+def _join_grad(stack: bool):
+    """concat's / stack's rule: each input's part of the head gradient."""
+    def grad(F, p, ins, outs, g):
+        params = {"axis": p["axis"] if stack else p["dim"], "stack": stack,
+                  "num_outputs": len(ins)}
+        return _each(F.invoke("_backward_concat", [g[0]] + list(ins), params), len(ins))
+    return grad
+
+
 _copy_op("concat", _concat_shape, _concat_pairs, inputs=(), variadic=True,
-         infer_type=_promote,
+         infer_type=_promote, grad=_join_grad(False),
          params=(Param("dim", int, 1, "axis along which to join"),
                  Param("num_args", int, None, "number of inputs (checked when given)")),
          aliases=("Concat",), doc="Join arrays along an existing axis.")
@@ -469,9 +582,44 @@ def _stack_pairs(p, ins, outs):
 
 
 _copy_op("stack", _stack_shape, _stack_pairs, inputs=(), variadic=True, infer_type=_promote,
+         grad=_join_grad(True),
          params=(Param("axis", int, 0, "position of the new axis"),
                  Param("num_args", int, None, "number of inputs (checked when given)")),
          doc="Join arrays of one shape along a new axis.")
+
+
+def _join_params(p):
+    """concat's or stack's params for `_backward_concat`'s."""
+    return {"dim" if not p["stack"] else "axis": p["axis"], "num_args": None}
+
+
+def _unjoin_shape(p, shapes):
+    g, parts = tuple(shapes[0]), [tuple(s) for s in shapes[1:]]
+    if len(parts) != p["num_outputs"]:
+        raise MXNetError(f"_backward_concat: num_outputs={p['num_outputs']} but "
+                         f"{len(parts)} input arrays follow the head gradient")
+    joined = (_stack_shape if p["stack"] else _concat_shape)(_join_params(p), parts)[0]
+    if g != joined:
+        raise MXNetError(f"_backward_concat: head gradient of shape {g} does not match the "
+                         f"joined shape {joined} of inputs {parts}")
+    return parts
+
+
+def _unjoin_grad(F, p, ins, outs, g):
+    name = "stack" if p["stack"] else "concat"
+    return [F.invoke(name, list(g), _join_params(p))] + [None] * (len(ins) - 1)
+
+
+# the join's copies reversed: each input's part of the head gradient, in that input's dtype
+_copy_op("_backward_concat", _unjoin_shape,
+         lambda p, ins, outs: [(dst, src) for src, dst in (
+             _stack_pairs if p["stack"] else _concat_pairs)(_join_params(p), outs, ins[:1])],
+         inputs=(), variadic=True, num_outputs=lambda p: p["num_outputs"],
+         infer_type=lambda p, dts: list(dts[1:]), grad=_unjoin_grad,
+         params=(Param("axis", int, doc="concat's dim or stack's axis"),
+                 Param("stack", bool, False, "undo a stack (else a concat)"),
+                 Param("num_outputs", int, low=1, doc="number of joined inputs")),
+         doc="Gradient of concat and stack: the head gradient split into the inputs' parts.")
 
 
 def _split_plan(p, shape):
@@ -508,6 +656,9 @@ _copy_op("SliceChannel", _split_shape, _split_pairs,
          params=(Param("num_outputs", int, low=1, doc="number of equal parts"),
                  Param("axis", int, 1, "axis to split"),
                  Param("squeeze_axis", bool, False, "drop the split axis (parts of size 1)")),
+         grad=lambda F, p, ins, outs, g: [
+             F.invoke("stack", list(g), {"axis": p["axis"]}) if p["squeeze_axis"]
+             else F.invoke("concat", list(g), {"dim": p["axis"]})],
          aliases=("split",), doc="Split an array into equal parts along an axis.")
 
 
@@ -562,12 +713,32 @@ def _slice_axis_key(p, shape) -> tuple:
 
 
 def _key_op(name, key_of, params, doc):
+    """Register slicing op `name` and its adjoint `_backward_<name>`(head_grad, data): the
+    head gradient written into zeros of data's shape at the slice."""
+    from ..ndarray.indexing import basic_view
+    backward = f"_backward_{name}"
+
     def pairs(p, ins, outs):
-        from ..ndarray.indexing import basic_view
         x = ins[0]
         return [(outs[0].view_desc(), basic_view(x, key_of(p, x.shape)))]
+
+    def backward_shape(p, shapes):
+        g, x = map(tuple, shapes)
+        want = _sliced_shape(x, key_of(p, x))
+        if g != want:
+            raise MXNetError(f"{backward}: head gradient of shape {g} does not match {name}'s "
+                             f"output shape {want} for input shape {x}")
+        return [x]
+
+    def backward_pairs(p, ins, outs):
+        out = outs[0]
+        return [(basic_view(out, key_of(p, out.shape)), ins[0].view_desc())]
+
     _copy_op(name, lambda p, s: [_sliced_shape(s[0], key_of(p, s[0]))], pairs, params=params,
-             doc=doc)
+             doc=doc, grad=lambda F, p, ins, outs, g: [F.invoke(backward, [g[0], ins[0]], p)])
+    _copy_op(backward, backward_shape, backward_pairs, inputs=("head_grad", "data"),
+             params=params, zero=True, doc=f"Gradient of {name}: zeros outside the slice.",
+             grad=lambda F, p, ins, outs, g: [F.invoke(name, [g[0]], p), None])
 
 
 _key_op("slice", _slice_key,
@@ -594,7 +765,9 @@ def _gather_kernel(device, itemsize: int, name: str):
     return device.kernel(src, f"{name}_{suffix}")
 
 
-def _enqueue_gather(out, data, idx, naxis, inner, nidx, idx_strides, mode):
+def enqueue_gather(out, data, idx, naxis, inner, nidx, idx_strides, mode):
+    """out (outer, nidx, inner) = data (outer, naxis, inner) at the indices idx[o*s_o + k*s_k
+    + c*s_c] along the middle axis (see kernels/gather.cl)."""
     if out.size == 0:
         return
     rows = out.size // inner
@@ -605,6 +778,49 @@ def _enqueue_gather(out, data, idx, naxis, inner, nidx, idx_strides, mode):
             np.int32(idx._dt.mx_flag), np.int64(nidx), np.int64(naxis), np.int64(inner)]
     args += [np.int64(s) for s in idx_strides] + [np.int32(_MODES[mode])]
     device.enqueue(knl, (inner, rows), None, args, [out._buf, data._buf, idx._buf])
+
+
+def enqueue_scatter_add(out, grad, idx, naxis, inner, nidx, idx_strides, mode):
+    """The adjoint of `enqueue_gather`: out (outer, naxis, inner) = zeros plus each entry of
+    grad (outer, nidx, inner) added at its index."""
+    if out.size == 0:
+        return
+    device, dt = out.device, out._dt
+    src = templates.render("gather", {"T": dt.ctype, "SUFFIX": dt.suffix}, (dt,))
+    knl = device.kernel(src, f"scatter_add_{dt.suffix}")
+    args = [out._buf.cl_buffer, np.int64(out._offset), grad._buf.cl_buffer,
+            np.int64(grad._offset), idx._buf.cl_buffer, np.int64(idx._offset),
+            np.int32(idx._dt.mx_flag), np.int64(nidx), np.int64(naxis), np.int64(inner)]
+    args += [np.int64(s) for s in idx_strides] + [np.int32(_MODES[mode])]
+    device.enqueue(knl, (inner, out.size // (naxis * inner)), None, args,
+                   [out._buf, grad._buf, idx._buf])
+
+
+def _gather_op(name: str, infer_shape, forward, params, doc, inputs):
+    """Register gather op `name`(data, index) and its adjoint `_backward_<name>`(head_grad,
+    data, index), whose forward is `scatter(p, head_grad, data, index, out)`."""
+    backward = f"_backward_{name}"
+
+    def backward_shape(p, shapes):
+        g, x, idx = map(tuple, shapes)
+        want = tuple(infer_shape(p, [x, idx])[0])
+        if g != want:
+            raise MXNetError(f"{backward}: head gradient of shape {g} does not match {name}'s "
+                             f"output shape {want} for inputs of shapes {x} and {idx}")
+        return [x]
+
+    def backward_forward(p, ins, outs):
+        forward(p, ins[1:], outs, grad=ins[0])
+
+    register(OpDef(name, inputs=inputs, infer_shape=infer_shape, forward=forward,
+                   params=params, doc=doc,
+                   grad=lambda F, p, ins, outs, g: [
+                       F.invoke(backward, [g[0]] + list(ins), p), None]))
+    register(OpDef(backward, inputs=("head_grad",) + inputs, infer_shape=backward_shape,
+                   forward=backward_forward, params=params,
+                   doc=f"Gradient of {name}: the head gradient added at the indices.",
+                   grad=lambda F, p, ins, outs, g: [
+                       F.invoke(name, [g[0], ins[2]], p), None, None]))
 
 
 def _take_shape(p, shapes):
@@ -631,20 +847,24 @@ def _check_raise(op: str, idx, n: int, axis: int, shape: tuple):
                          f"{shape}, mode='raise')")
 
 
-def _take_forward(p, inputs, outputs):
+def _take_forward(p, inputs, outputs, grad=None):
+    """take, or with `grad` its adjoint (the indices were checked by the forward)."""
     a, idx = inputs
     axis = p["axis"] % a.ndim
+    plan = (a.shape[axis], prod(a.shape[axis + 1:]), idx.size, (0, 1, 0), p["mode"])
+    if grad is not None:
+        enqueue_scatter_add(outputs[0], grad, idx, *plan)
+        return
     if p["mode"] == "raise":
         _check_raise("take", idx, a.shape[axis], axis, a.shape)
-    _enqueue_gather(outputs[0], a, idx, a.shape[axis], prod(a.shape[axis + 1:]), idx.size,
-                    (0, 1, 0), p["mode"])
+    enqueue_gather(outputs[0], a, idx, *plan)
 
 
-register(OpDef("take", inputs=("a", "indices"), infer_shape=_take_shape, forward=_take_forward,
-               params=(Param("axis", int, 0, "axis of `a` to take along"),
-                       Param("mode", str, "clip", "out-of-range indices: clip, wrap or raise",
-                             choices=("clip", "wrap", "raise"))),
-               doc="Entries of `a` along `axis` at the given indices."))
+_gather_op("take", _take_shape, _take_forward, inputs=("a", "indices"),
+           params=(Param("axis", int, 0, "axis of `a` to take along"),
+                   Param("mode", str, "clip", "out-of-range indices: clip, wrap or raise",
+                         choices=("clip", "wrap", "raise"))),
+           doc="Entries of `a` along `axis` at the given indices.")
 
 
 def _pick_shape(p, shapes):
@@ -661,20 +881,24 @@ def _pick_shape(p, shapes):
     return [kept if p["keepdims"] else dropped]
 
 
-def _pick_forward(p, inputs, outputs):
+def _pick_forward(p, inputs, outputs, grad=None):
+    """pick, or with `grad` its adjoint."""
     data, idx = inputs
     axis = p["axis"] % data.ndim
     inner = prod(data.shape[axis + 1:])
-    _enqueue_gather(outputs[0], data, idx, data.shape[axis], inner, 1, (inner, 0, 1), p["mode"])
+    plan = (data.shape[axis], inner, 1, (inner, 0, 1), p["mode"])
+    if grad is not None:
+        enqueue_scatter_add(outputs[0], grad, idx, *plan)
+    else:
+        enqueue_gather(outputs[0], data, idx, *plan)
 
 
-register(OpDef("pick", inputs=("data", "index"), infer_shape=_pick_shape,
-               forward=_pick_forward,
-               params=(Param("axis", int, -1, "axis to pick along"),
-                       Param("keepdims", bool, False, "keep the axis with size 1"),
-                       Param("mode", str, "clip", "out-of-range indices: clip or wrap",
-                             choices=("clip", "wrap"))),
-               doc="One entry per position along `axis`, chosen by `index`."))
+_gather_op("pick", _pick_shape, _pick_forward, inputs=("data", "index"),
+           params=(Param("axis", int, -1, "axis to pick along"),
+                   Param("keepdims", bool, False, "keep the axis with size 1"),
+                   Param("mode", str, "clip", "out-of-range indices: clip or wrap",
+                         choices=("clip", "wrap"))),
+           doc="One entry per position along `axis`, chosen by `index`.")
 
 
 def _one_hot_forward(p, inputs, outputs):
@@ -696,6 +920,7 @@ def _one_hot_forward(p, inputs, outputs):
 register(OpDef("one_hot", inputs=("indices",), forward=_one_hot_forward,
                infer_shape=lambda p, s: [tuple(s[0]) + (p["depth"],)],
                infer_type=lambda p, dts: [as_dtype(p["dtype"])],
+               grad=lambda F, p, ins, outs, g: [None],  # indices: no gradient
                params=(Param("depth", int, low=0, doc="length of the one-hot axis"),
                        Param("on_value", float, 1.0, "value at the index"),
                        Param("off_value", float, 0.0, "value elsewhere"),

@@ -6,7 +6,10 @@ power of two and sorted by a bitonic network, each launch running several of its
 pairs held in registers; the first k of each row are then scattered straight into the output's
 layout, so moving the axis last and back costs no copies. The order is total (ties by index,
 NaN after every number ascending and first descending), so argsort is numpy's stable argsort.
-Allocation and the checks common to all ops are `ndarray.invoke`'s; gradients are not here.
+Gradients (MXNet's rules): sort's and topk's values send the head gradient back to the
+positions they came from through the internal `_backward_sort` (a scatter-add by the sorting
+indices, `shape.enqueue_scatter_add`); indices and masks pass no gradient (zeros).
+Allocation and the checks common to all ops are `ndarray.invoke`'s.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from ..codegen import templates
 from ..dtype import as_dtype
 from ..runtime import Buffer
 from .registry import OpDef, Param, register
+from .shape import enqueue_gather, enqueue_scatter_add
 
 INDEX_DTYPES = ("uint8", "int32", "int64", "float16", "float32", "float64")
 RET_TYPES = ("value", "indices", "mask", "both")
@@ -217,18 +221,92 @@ def _topk_forward(params, inputs, outputs):
     order(inputs[0], axis, kk, params["is_ascend"], **outs)
 
 
+# -- gradients ------------------------------------------------------------------------------
+def _indices_of(F, p, x, k=0):
+    """The sorting indices (first k of each line; k < 1: all) of x, as the forward chose."""
+    return F.invoke("topk", [x], {"axis": p["axis"], "k": k, "ret_typ": "indices",
+                                  "is_ascend": p["is_ascend"], "dtype": "int32"})
+
+
+def _sort_grad(F, p, ins, outs, g):
+    x = ins[0]
+    return [F.invoke("_backward_sort", [g[0], x, _indices_of(F, p, x)], {"axis": p["axis"]})]
+
+
+def _topk_grad(F, p, ins, outs, g):
+    x = ins[0]
+    if p["ret_typ"] not in ("value", "both"):
+        return [F.zeros_like(x)]
+    idx = outs[1] if p["ret_typ"] == "both" else _indices_of(F, p, x, p["k"])
+    return [F.invoke("_backward_sort", [g[0], x, idx], {"axis": p["axis"]})]
+
+
+def _check_along(op: str, p: dict, data: tuple, idx: tuple):
+    """Indices along the axis must line up with data outside it."""
+    axis = _axis(op, p["axis"], data)
+    if _out_shape(data, axis, _layout(idx, axis)[1]) != idx:
+        raise MXNetError(f"{op}: indices of shape {idx} do not line up with data of shape "
+                         f"{data} outside axis {p['axis']}")
+
+
+def _backward_sort_shape(p, shapes):
+    g, data, idx = map(tuple, shapes)
+    _check_along("_backward_sort", p, data, idx)
+    if g != idx:
+        raise MXNetError(f"_backward_sort: head gradient of shape {g} must have the indices' "
+                         f"shape {idx}")
+    return [data]
+
+
+def _take_along_shape(p, shapes):
+    data, idx = map(tuple, shapes)
+    _check_along("_take_along_axis", p, data, idx)
+    return [idx]
+
+
+def _along_plan(p: dict, data_shape: tuple, idx_shape: tuple):
+    """(naxis, inner, nidx, index strides, mode) of data and indices around the axis."""
+    axis = _axis("sort", p["axis"], data_shape)
+    _, n, post = _layout(data_shape, axis)
+    kk = _layout(idx_shape, axis)[1]
+    return n, post, kk, (kk * post, post, 1), "clip"
+
+
+def _backward_sort_forward(p, inputs, outputs):
+    g, data, idx = inputs
+    enqueue_scatter_add(outputs[0], g, idx, *_along_plan(p, data.shape, idx.shape))
+
+
+def _take_along_forward(p, inputs, outputs):
+    data, idx = inputs
+    enqueue_gather(outputs[0], data, idx, *_along_plan(p, data.shape, idx.shape))
+
+
 _AXIS = Param("axis", "axes", -1, _AXIS_DOC)
+# The adjoint pair behind sort's gradient: scatter-add and gather by sorting indices.
+register(OpDef(
+    "_backward_sort", inputs=("head_grad", "data", "indices"), params=(_AXIS,),
+    infer_shape=_backward_sort_shape, forward=_backward_sort_forward,
+    grad=lambda F, p, ins, outs, g: [
+        F.invoke("_take_along_axis", [g[0], ins[2]], p), None, None],
+    doc="Gradient of sort and topk: head_grad added into zeros of data's shape at indices."))
+register(OpDef(
+    "_take_along_axis", inputs=("data", "indices"), params=(_AXIS,),
+    infer_shape=_take_along_shape, forward=_take_along_forward,
+    grad=lambda F, p, ins, outs, g: [
+        F.invoke("_backward_sort", [g[0], ins[0], ins[1]], p), None],
+    doc="data at indices along axis (numpy's take_along_axis); out-of-range indices clip."))
 
 register(OpDef(
     "sort", params=(_AXIS, Param("is_ascend", bool, True, _ASC_DOC)),
-    infer_shape=_sort_shape, forward=_sort_forward,
+    infer_shape=_sort_shape, forward=_sort_forward, grad=_sort_grad,
     doc="Sorts the data along an axis (NaN last when ascending, first when descending)."))
 
 register(OpDef(
     "argsort", params=(_AXIS, Param("is_ascend", bool, True, _ASC_DOC),
                        Param("dtype", "dtype", "float32", _DTYPE_DOC, choices=INDEX_DTYPES)),
     infer_shape=_argsort_shape, infer_type=lambda params, dts: [as_dtype(params["dtype"])],
-    forward=_argsort_forward,
+    forward=_argsort_forward, grad=lambda F, p, ins, outs, g: [F.zeros_like(ins[0])],
     doc="Indices that sort the data along an axis; ties keep their order (a stable sort)."))
 
 register(OpDef(
@@ -242,6 +320,6 @@ register(OpDef(
         Param("is_ascend", bool, False, "Whether to choose the k smallest (True) or largest "
               "elements."),
         Param("dtype", "dtype", "float32", _DTYPE_DOC, choices=INDEX_DTYPES)),
-    infer_shape=_topk_shape, infer_type=_topk_type, forward=_topk_forward,
+    infer_shape=_topk_shape, infer_type=_topk_type, forward=_topk_forward, grad=_topk_grad,
     num_outputs=lambda params: 2 if params["ret_typ"] == "both" else 1,
     doc="The top k elements (or their indices, or a mask of them) along an axis."))
