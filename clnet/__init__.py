@@ -20,3 +20,8 @@ from .attribute import AttrScope  # noqa: F401
 from . import symbol  # noqa: F401
 from . import symbol as sym  # noqa: F401
 from . import executor  # noqa: F401
+from . import io  # noqa: F401
+from . import callback  # noqa: F401
+from . import model  # noqa: F401
+from . import module  # noqa: F401
+from . import module as mod  # noqa: F401

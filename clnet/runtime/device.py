@@ -97,6 +97,7 @@ class Device:
         self._programs: dict = {}
         self._kernels: dict = {}
         self._typed: set = set()
+        self._enqueue_lock = threading.Lock()
         self.launches = 0
 
     def __repr__(self):
@@ -186,6 +187,10 @@ class Device:
         sync mode). `buffers` are the clnet Buffers the kernel touches, whose pending events
         from other queues it must wait for."""
         import pyopencl as cl
+        with self._enqueue_lock:  # kernel objects are shared: set_args + enqueue as one step
+            return self._enqueue(cl, knl, gsize, lsize, args, buffers)
+
+    def _enqueue(self, cl, knl, gsize, lsize, args, buffers):
         wait = self._take_pending(buffers)
         if knl not in self._typed:
             # NOTE: typed scalar args make set_args ~60x cheaper in pyopencl (~1 us vs 60 us);
