@@ -82,7 +82,10 @@ def _printer_class():
         def _print_Piecewise(self, expr):
             out = self._print(expr.args[-1].expr)
             for e, cond in reversed(expr.args[:-1]):
-                out = f"(({self._print(cond)}) ? ({self._print(e)}) : ({out}))"
+                # the condition stays a C truth value: (CT)(a > b) ? .. does not build
+                test = (f"({self._print(cond.lhs)} {cond.rel_op} {self._print(cond.rhs)})"
+                        if hasattr(cond, "rel_op") else f"({self._print(cond)} != 0)")
+                out = f"({test} ? ({self._print(e)}) : ({out}))"
             return out
 
         def _print_Max(self, expr):

@@ -16,20 +16,25 @@ from .ndarray import NDArray, invoke
 def make_function(name: str, op: registry.OpDef):
     param_names = [p.name for p in op.params]
 
+    def _input_names(kwargs):
+        """Input names; for ops whose inputs depend on params (no_bias), parsed from the
+        param keywords given."""
+        if not callable(op.inputs):
+            return op.inputs
+        return op.input_names(op.parse_params({k: v for k, v in kwargs.items()
+                                               if k in param_names}))
+
     def fn(*args, out=None, **kwargs):
         if op.variadic:
             inputs = [a for a in args if isinstance(a, NDArray)]
             extra = list(args[len(inputs):])
         else:
-            n_in = len(op.input_names(kwargs)) if not callable(op.inputs) else None
             inputs, extra = [], list(args)
-            names = op.inputs if not callable(op.inputs) else ()
             while extra and isinstance(extra[0], NDArray):
                 inputs.append(extra.pop(0))
-            for nm in names[len(inputs):]:
+            for nm in _input_names(kwargs)[len(inputs):]:
                 if nm in kwargs:
                     inputs.append(kwargs.pop(nm))
-            del n_in
         for pname, value in zip([p for p in param_names if p not in kwargs], extra):
             kwargs[pname] = value
         if len(extra) > len(param_names):
