@@ -20,6 +20,12 @@ from .attribute import AttrScope  # noqa: F401
 from . import symbol  # noqa: F401
 from . import symbol as sym  # noqa: F401
 from . import executor  # noqa: F401
+from . import optimizer  # noqa: F401
+from . import optimizer as opt  # noqa: F401
+from .optimizer import lr_scheduler  # noqa: F401
+from . import initializer  # noqa: F401
+from . import initializer as init  # noqa: F401
+from . import metric  # noqa: F401
 from . import io  # noqa: F401
 from . import callback  # noqa: F401
 from . import model  # noqa: F401
