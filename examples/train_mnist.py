@@ -85,10 +85,10 @@ def mnist_iters(data_dir, batch_size, image):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", choices=("mlp", "lenet"), default="mlp")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--ctx", default="cpu", help="cpu, gpu, or gpu:0,1 for several")
     parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--kv-store", default="local")

@@ -154,6 +154,11 @@ class Module(BaseModule):
     def _push_params(self):
         for ex in self._group.execs:
             for name, value in self._arg_params.items():
+                if ex.arg_dict[name].shape != value.shape:
+                    raise MXNetError(
+                        f"inputs of shapes {[tuple(d.shape) for d in self._data_shapes]} need "
+                        f"parameter {name!r} of shape {ex.arg_dict[name].shape}, the module's "
+                        f"is {value.shape}")
                 value.copyto(ex.arg_dict[name])
             for name, value in self._aux_params.items():
                 value.copyto(ex.aux_dict[name])
@@ -202,8 +207,41 @@ class Module(BaseModule):
         if not self.binded or not self.params_initialized:
             raise MXNetError("forward: call bind() and init_params() first")
         is_train = self.for_training if is_train is None else is_train
+        self._match_batch_shapes(data_batch)
         self._group.load_batch(data_batch)
         self._group.forward(is_train)
+
+    def _match_batch_shapes(self, batch):
+        """Rebind for a batch of another shape (as MXNet's Module.forward does), keeping the
+        parameters; groups are kept per shape, so alternating shapes rebind once each."""
+        shapes = tuple(tuple(a.shape) for a in batch.data)
+        bound = tuple(tuple(d.shape) for d in self._data_shapes)
+        if shapes == bound:
+            return
+        from ..io import DataDesc
+        self.get_params()  # sync the host copies from the current group
+        cache = self.__dict__.setdefault("_groups", {})
+        old = cache[bound] = (self._group, self._data_shapes, self._label_shapes)
+        if shapes in cache:
+            self._group, self._data_shapes, self._label_shapes = cache[shapes]
+        else:
+            batch_size = shapes[0][0]
+            self._data_shapes = [DataDesc(d.name, s, d.dtype)
+                                 for d, s in zip(self._data_shapes, shapes)]
+            self._label_shapes = [DataDesc(d.name, (batch_size,) + tuple(d.shape[1:]), d.dtype)
+                                  for d in self._label_shapes]
+            self._group = ExecutorGroup(self._symbol, self._contexts, self._work_load_list,
+                                        self._data_shapes, self._label_shapes,
+                                        self._param_names, self.for_training,
+                                        self.inputs_need_grad, "write",
+                                        self._fixed_param_names)
+        try:
+            self._push_params()
+        except MXNetError:
+            cache.pop(shapes, None)
+            self._group, self._data_shapes, self._label_shapes = old  # the module stays usable
+            raise
+        cache[shapes] = (self._group, self._data_shapes, self._label_shapes)
 
     def backward(self, out_grads=None):
         if not self.for_training:
