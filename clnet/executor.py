@@ -342,16 +342,23 @@ class Executor:
         value.copyto(dst)
 
     def backward(self, out_grads=None, is_train: bool = True):
-        """Run the gradient graph (head gradients default to ones) and deliver the gradients
-        to the bound gradient arrays."""
+        """Run the gradient graph (head gradients default to ones; `out_grads` is a list in
+        output order, one NDArray, or a dict by output name) and deliver the gradients to the
+        bound gradient arrays. With no gradient to compute (every grad_req 'null') it does
+        nothing, as MXNet."""
         if not self._wrt_names:
-            raise MXNetError("backward: no argument has a gradient array (args_grad) with "
-                             "grad_req other than 'null'")
+            return
         from .ndarray.ndarray import NDArray
         if out_grads is None:
             out_grads = [None] * len(self._head_grad_nodes)
         elif isinstance(out_grads, NDArray):
             out_grads = [out_grads]
+        elif isinstance(out_grads, dict):
+            unknown = sorted(set(out_grads) - set(self.output_names))
+            if unknown:
+                raise MXNetError(f"backward: out_grads names {unknown} are not outputs; "
+                                 f"outputs: {self.output_names}")
+            out_grads = [out_grads.get(n) for n in self.output_names]
         if len(out_grads) != len(self._head_grad_nodes):
             raise MXNetError(f"backward: {len(out_grads)} out_grads for "
                              f"{len(self._head_grad_nodes)} outputs")
@@ -365,6 +372,9 @@ class Executor:
         for name, g in zip(self._wrt_names, self._grad_values):
             i = self.arg_names.index(name)
             if g is None:
+                # no gradient reaches this argument: it is zero (MXNet writes zeros)
+                if self._grad_req[name] == "write":
+                    self.grad_arrays[i][:] = 0
                 continue
             _assign(self.grad_arrays[i], self._grad_req[name], g)
 
@@ -404,8 +414,16 @@ class Executor:
                 raise MXNetError(f"copy_params_from: {name!r} is not an auxiliary state")
 
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
-        """A new executor for new input shapes, sharing the arrays whose shapes stay."""
+        """A new executor for new input shapes, sharing the arrays whose shapes stay. An
+        array may only grow with allow_up_sizing=True (as MXNet: binding the largest shapes
+        first and reshaping down is the cheaper order)."""
         shapes = {n: a.shape for n, a in zip(self.arg_names, self.arg_arrays)}
+        for name, shape in kwargs.items():
+            old = shapes.get(name)
+            if old is not None and prod(shape) > prod(old) and not allow_up_sizing:
+                raise MXNetError(f"reshape: new shape {tuple(shape)} of {name!r} is larger "
+                                 f"than the original {old}; pass allow_up_sizing=True to "
+                                 "allow it")
         shapes.update({k: tuple(v) for k, v in kwargs.items()})
         new = simple_bind(self._symbol, self._ctx, grad_req=self._grad_req,
                           type_dict={n: a.dtype for n, a in zip(self.arg_names,

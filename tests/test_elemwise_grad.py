@@ -37,8 +37,11 @@ def _check(name, arrays, params=None, rtol=1e-5, atol=1e-7):
         numeric = np.sum(head * (_fwd(name, plus, params).asnumpy()
                                  - _fwd(name, minus, params).asnumpy())) / (2 * H)
         assert grads[k].shape == a.shape, (name, k, grads[k].shape, a.shape)
-        np.testing.assert_allclose(np.sum(grads[k] * v), numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"{name} input {k}")
+        # the directional sum can cancel to far below its terms: bound the error by the
+        # terms' magnitude (finite differences of device math in float64 err ~1e-7 of it)
+        scale = np.sum(np.abs(grads[k] * v))
+        np.testing.assert_allclose(np.sum(grads[k] * v), numeric, rtol=rtol,
+                                   atol=max(atol, 1e-6 * scale), err_msg=f"{name} input {k}")
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_CASES))

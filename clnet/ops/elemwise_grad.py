@@ -49,7 +49,11 @@ def backward_op(op_name: str, k: int) -> OpDef | None:
     existing = registry.all_ops().get(name)
     if existing is not None:
         return existing
-    inputs = tuple(op.input_names({})) + ("head_grad",)
+    names = tuple(op.input_names({}))
+    # a backward op differentiated again already has a head_grad input: number the new one
+    head = next(h for h in ("head_grad", *(f"head_grad{i}" for i in range(2, 9)))
+                if h not in names)
+    inputs = names + (head,)
     return register_elementwise(name, expr, inputs=inputs, params=op.params,
                                 scalars=op.extra.get("scalars", ()), dtypes=None,
                                 broadcast=len(inputs) > 2,
