@@ -89,7 +89,8 @@ def main(argv=None):
     parser.add_argument("--ctx", default="cpu", help="cpu, gpu, or gpu:0,1 for several")
     parser.add_argument("--data-dir", default=None, help="folder with MNIST IDX files")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default 0.1 for mlp, 0.05 for lenet)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--kv-store", default="local")
     args = parser.parse_args(argv)
@@ -97,6 +98,8 @@ def main(argv=None):
     mx.random.seed(args.seed)
     np.random.seed(args.seed)
     image = args.network == "lenet"
+    if args.lr is None:
+        args.lr = 0.05 if image else 0.1
     if args.data_dir:
         train, val = mnist_iters(args.data_dir, args.batch_size, image)
         net = mlp() if not image else lenet()

@@ -1,0 +1,805 @@
+"""Convolution-family ops in MXNet 1.x's NCW / NCHW layouts: Convolution, Deconvolution,
+Pooling and UpSampling (nearest), plus the helper ops their gradient rules build.
+
+Convolution is lowered to GEMM: `im2col` (kernels/conv.cl) unrolls a chunk of the batch into
+a (C*KH*KW) x (nb*OH*OW) matrix, one `matrix.gemm` call (batched over groups) multiplies the
+weights with it, and one row copy (`rows_copy`) moves the (F, nb, OH*OW) product into NCHW
+with the bias added. The data gradient is GEMM(W^T, dY) then `col2im` (a gather: no
+atomics); the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
+gradient is a `sum`. Deconvolution's forward is the data gradient. Pooling runs direct
+kernels both ways (max pooling's backward recomputes each window's first maximum); UpSampling
+is a broadcasting copy forward and a `reduce` sum backward.
+
+Gradient graphs stay ordinary graphs of three linear helper ops, each the others' gradient:
+  _backward_Convolution_data(out_grad, weight, data)    transposed convolution, data's shape
+  _backward_Deconvolution_data(out_grad, weight, data)  convolution, data's shape
+  _backward_Convolution_weight(out_grad, data)          weight gradient
+and `_backward_Pooling(out_grad, data)`, `_backward_UpSampling(out_grad)`. Their `data`
+inputs carry shapes only. GEMM is matrix's, elementwise copies mapping's, sums reduce's.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..base import MXNetError
+from ..codegen import templates
+from ..runtime import Buffer
+from . import mapping, matrix, reduce
+from .mapping import View, contiguous_strides
+from .matrix import Operand
+from .registry import OpDef, Param, register
+
+FLOATS = ("float32", "float64", "float16")
+_L, _I = np.int64, np.int32
+_LOCAL = 16  # fixed: pocl compiles a kernel once per local size
+_COLS_BYTES = 32 << 20  # im2col buffer per batch chunk
+_LOWEST = {"float32": "(-FLT_MAX)", "float64": "(-DBL_MAX)", "float16": "(-HALF_MAX)"}
+_LAYOUTS = ("NCW", "NCHW", "NCDHW", "NWC", "NHWC", "NDHWC")
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _kernel(device, dt, name: str):
+    defines = {"T": dt.ctype, "CT": templates.compute_ctype(dt), "T_LOWEST": _LOWEST[dt.name],
+               "SUFFIX": dt.suffix}
+    return device.kernel(templates.render("conv", defines, (dt,)), f"{name}_{dt.suffix}")
+
+
+# -- params and geometry ---------------------------------------------------------------------
+class Spatial(NamedTuple):
+    """Per-dimension kernel, stride, dilate, pad (and adj): tuples of 1 or 2 entries."""
+
+    kernel: tuple
+    stride: tuple
+    dilate: tuple
+    pad: tuple
+    adj: tuple
+
+
+def _spatial(op: str, params: dict) -> Spatial:
+    """Kernel geometry with MXNet's defaults (stride 1, dilate 1, pad 0, adj 0), checked."""
+    kernel = tuple(params["kernel"])
+    nd = len(kernel)
+    if nd not in (1, 2):
+        raise MXNetError(f"{op}: kernel={kernel} has {nd} dimension(s); clnet supports 1-D "
+                         "(NCW) and 2-D (NCHW) kernels")
+    layout = params.get("layout")
+    if layout not in (None, ("NCW", "NCHW")[nd - 1]):
+        raise MXNetError(f"{op}: layout={layout!r} is not supported with kernel={kernel}; use "
+                         f"layout={('NCW', 'NCHW')[nd - 1]!r} (or None) and transpose the data")
+    vals = {}
+    for name, default, low in (("stride", 1, 1), ("dilate", 1, 1), ("pad", 0, 0),
+                               ("adj", 0, 0)):
+        v = tuple(params.get(name) or (default,) * nd)
+        if len(v) != nd:
+            raise MXNetError(f"{op}: {name}={v} must have as many dimensions as "
+                             f"kernel={kernel}")
+        if any(e < low for e in v):
+            raise MXNetError(f"{op}: {name}={v} must be >= {low} in every dimension")
+        vals[name] = v
+    if any(k < 1 for k in kernel):
+        raise MXNetError(f"{op}: kernel={kernel} must be >= 1 in every dimension")
+    return Spatial(kernel, vals["stride"], vals["dilate"], vals["pad"], vals["adj"])
+
+
+def _dk(sp: Spatial, i: int) -> int:
+    """Dilated kernel size along dimension i."""
+    return sp.dilate[i] * (sp.kernel[i] - 1) + 1
+
+
+def _conv_out(sp: Spatial, pads: tuple, size: tuple) -> tuple:
+    return tuple((x + 2 * p - _dk(sp, i)) // s + 1 if x else 0
+                 for i, (x, p, s) in enumerate(zip(size, pads, sp.stride)))
+
+
+def _target_pads(sp: Spatial, target: tuple, small: tuple) -> tuple:
+    """(pads, adjs) of a transposed convolution whose small (convolution-output) side is
+    `small`: MXNet's InferPad for dimensions with a target size, else pad and adj."""
+    pads, adjs = list(sp.pad), list(sp.adj)
+    for i, t in enumerate(target or ()):
+        if t > 0 and i < len(small):
+            total = sp.stride[i] * (small[i] - 1) + _dk(sp, i) - t
+            if total < 0:
+                raise MXNetError(f"Deconvolution: target_shape={tuple(target)} is too big for "
+                                 f"input size {small[i]} in dimension {i} (at most "
+                                 f"{t + total} with kernel={sp.kernel}, stride={sp.stride})")
+            pads[i], adjs[i] = (total + 1) // 2, total % 2
+    return tuple(pads), tuple(adjs)
+
+
+class Geom(NamedTuple):
+    """A convolution as the kernels see it (always 2-D): the image side (n, c, h, w), the
+    output side (f channels, oh x ow), kernel, stride, pad, dilation and groups."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    f: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+    groups: int
+
+    def args(self) -> list:
+        return [_I(v) for v in (self.c, self.h, self.w, self.oh, self.ow, self.kh, self.kw,
+                                self.sh, self.sw, self.ph, self.pw, self.dh, self.dw)]
+
+
+def _geom(sp: Spatial, pads: tuple, image: tuple, small: tuple, groups: int) -> Geom:
+    """Geometry of the convolution from `image` (N, C, *size) to `small` (N, F, *out)."""
+    if len(sp.kernel) == 1:
+        return Geom(image[0], image[1], 1, image[2], small[1], 1, small[2], 1, sp.kernel[0],
+                    1, sp.stride[0], 0, pads[0], 1, sp.dilate[0], groups)
+    return Geom(image[0], image[1], image[2], image[3], small[1], small[2], small[3],
+                *sp.kernel, *sp.stride, *pads, *sp.dilate, groups)
+
+
+def _check_ndim(op: str, what: str, shape: tuple, sp: Spatial):
+    nd = len(sp.kernel)
+    if len(shape) != nd + 2:
+        raise MXNetError(f"{op}: {what} shape {tuple(shape)} must be {nd + 2}-D "
+                         f"({('NCW', 'NCHW')[nd - 1]}) for kernel={sp.kernel}")
+
+
+def _check_groups(op: str, channels: int, what: str, shape: tuple, params: dict):
+    g = params["num_group"]
+    if channels % g:
+        raise MXNetError(f"{op}: {what} ({channels}, from shape {tuple(shape)}) must be "
+                         f"divisible by num_group={g}")
+
+
+def _check_shape(op: str, what: str, got, want: tuple, how: str):
+    if got is not None and tuple(got) != tuple(want):
+        raise MXNetError(f"{op}: {what} has shape {tuple(got)}, expected {tuple(want)} "
+                         f"({how})")
+
+
+def _same_dtype(op: str):
+    def infer_type(params, dts):
+        for i, dt in enumerate(dts[1:], 1):
+            if dt is not dts[0]:
+                raise MXNetError(f"{op}: input {i} has dtype {dt.name} but input 0 has "
+                                 f"{dts[0].name}; all inputs must share one dtype")
+        return [dts[0]]
+    return infer_type
+
+
+def _bias_grad(F, params, g):
+    """sum of g over the batch and spatial axes: first the contiguous spatial axes, then the
+    batch, so neither reduction needs reduce's transposing copy."""
+    spatial = F.invoke("sum", [g], {"axis": tuple(range(2, 2 + len(params["kernel"])))})
+    return F.invoke("sum", [spatial], {"axis": 0})
+
+
+# -- kernels and GEMM lowering -----------------------------------------------------------------
+def _chunk(g: Geom, itemsize: int) -> int:
+    """Images per im2col chunk: the cols matrix stays under _COLS_BYTES."""
+    per_image = g.c * g.kh * g.kw * g.oh * g.ow * itemsize
+    return max(1, min(g.n, _COLS_BYTES // max(per_image, 1)))
+
+
+def _launch(n: int) -> tuple:
+    return (_ceil(n, _LOCAL) * _LOCAL,)
+
+
+def _im2col(dev, dt, x, n0: int, nb: int, g: Geom) -> Buffer:
+    ncols = nb * g.oh * g.ow
+    rows = g.c * g.kh * g.kw
+    cols = Buffer(dev, rows * ncols * dt.np.itemsize)
+    if rows and ncols:
+        dev.enqueue(_kernel(dev, dt, "im2col"), (_ceil(nb, _LOCAL) * _LOCAL, g.c * g.kh),
+                    (_LOCAL, 1), [x._buf.cl_buffer, _L(x._offset + n0 * g.c * g.h * g.w),
+                                  cols.cl_buffer] + g.args() + [_I(nb)], (x._buf, cols))
+    return cols
+
+
+def _col2im(dev, dt, cols: Buffer, dx, n0: int, nb: int, g: Geom, bias=None):
+    rows = nb * g.c * g.h
+    if rows:
+        bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dx._buf, 0)
+        dev.enqueue(_kernel(dev, dt, "col2im"), _launch(rows), (_LOCAL,),
+                    [cols.cl_buffer, dx._buf.cl_buffer, _L(dx._offset + n0 * g.c * g.h * g.w),
+                     bias_buf.cl_buffer, _L(bias_off), _I(bias is not None)] + g.args()
+                    + [_I(nb)],
+                    (cols, dx._buf, bias_buf))
+
+
+def _rows_copy(dev, dt, src: tuple, dst: tuple, outer: int, inner: int, strides: tuple,
+               length: int, bias=None):
+    """dst row (o, i) = src run at o * strides[0] + i * strides[1] (+ bias[i]); rows of
+    `length` elements, dst rows contiguous. src and dst are (buffer, offset) pairs."""
+    if outer * inner * length == 0:
+        return
+    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dst[0], 0)
+    dev.enqueue(_kernel(dev, dt, "rows_copy"), _launch(outer * inner), (_LOCAL,),
+                [src[0].cl_buffer, _L(src[1]), dst[0].cl_buffer, _L(dst[1]),
+                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), _L(outer),
+                 _L(inner), _L(strides[0]), _L(strides[1]), _L(length)],
+                (src[0], dst[0], bias_buf))
+
+
+def _f_major(dev, dt, y, n0: int, nb: int, g: Geom) -> tuple:
+    """(buffer, offset) of y[n0:n0+nb] (N, F, OH*OW) as an (F, nb*OH*OW) matrix: y itself
+    for one image, else a transposing copy."""
+    ohw = g.oh * g.ow
+    if nb == 1:
+        return y._buf, y._offset + n0 * g.f * ohw
+    buf = Buffer(dev, g.f * nb * ohw * dt.np.itemsize)
+    _rows_copy(dev, dt, (y._buf, y._offset + n0 * g.f * ohw), (buf, 0), g.f, nb,
+               (ohw, g.f * ohw), ohw)
+    return buf, 0
+
+
+def conv_forward(x, w, y, g: Geom, bias=None):
+    """y = conv(x, w) (+ bias): per chunk im2col, one GEMM over groups, copy to NCHW."""
+    if y.size == 0:
+        return
+    dev, dt = y.device, y._dt
+    ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
+    step = _chunk(g, dt.np.itemsize)
+    for n0 in range(0, g.n, step):
+        nb = min(step, g.n - n0)
+        ncols = nb * ohw
+        cols = _im2col(dev, dt, x, n0, nb, g)
+        out = (y._buf, y._offset + n0 * g.f * ohw)
+        # one image: the (F, OH*OW) product is already NCHW
+        res = out if nb == 1 else (Buffer(dev, g.f * ncols * dt.np.itemsize), 0)
+        matrix.gemm(dev, dt, fg, ncols, ckg, Operand(w._buf, w._offset, ckg, 1, fg * ckg),
+                    Operand(cols, 0, ncols, 1, ckg * ncols),
+                    Operand(res[0], res[1], ncols, 1, fg * ncols), batch=g.groups)
+        if nb > 1 or bias is not None:
+            _rows_copy(dev, dt, res, out, nb, g.f, (ohw, ncols) if nb > 1 else (0, ohw), ohw,
+                       bias)
+
+
+def conv_data_grad(dy, w, dx, g: Geom, bias=None):
+    """dx = conv^T(dy, w) (+ bias): GEMM(W^T, dY) per chunk, then col2im."""
+    if dx.size == 0:
+        return
+    dev, dt = dx.device, dx._dt
+    ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
+    step = _chunk(g, dt.np.itemsize)
+    for n0 in range(0, g.n, step):
+        nb = min(step, g.n - n0)
+        ncols = nb * ohw
+        dyt, dyoff = _f_major(dev, dt, dy, n0, nb, g)
+        dcols = Buffer(dev, g.c * g.kh * g.kw * ncols * dt.np.itemsize)
+        matrix.gemm(dev, dt, ckg, ncols, fg, Operand(w._buf, w._offset, 1, ckg, fg * ckg),
+                    Operand(dyt, dyoff, ncols, 1, fg * ncols),
+                    Operand(dcols, 0, ncols, 1, ckg * ncols), batch=g.groups)
+        _col2im(dev, dt, dcols, dx, n0, nb, g, bias)
+
+
+def conv_weight_grad(dy, x, dw, g: Geom):
+    """dw = sum over the batch of GEMM(dY, cols^T), accumulated chunk by chunk."""
+    if dw.size == 0:
+        return
+    dev, dt = dw.device, dw._dt
+    ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
+    c_op = Operand(dw._buf, dw._offset, ckg, 1, fg * ckg)
+    if g.n * ohw == 0:  # nothing to sum: a K = 0 product writes zeros
+        empty = Operand(dw._buf, dw._offset, 0, 0, 0)
+        matrix.gemm(dev, dt, fg, ckg, 0, empty, empty, c_op, batch=g.groups)
+        return
+    step = _chunk(g, dt.np.itemsize)
+    for n0 in range(0, g.n, step):
+        nb = min(step, g.n - n0)
+        ncols = nb * ohw
+        cols = _im2col(dev, dt, x, n0, nb, g)
+        dyt, dyoff = _f_major(dev, dt, dy, n0, nb, g)
+        matrix.gemm(dev, dt, fg, ckg, ncols, Operand(dyt, dyoff, ncols, 1, fg * ncols),
+                    Operand(cols, 0, 1, ncols, ckg * ncols), c_op, batch=g.groups,
+                    beta=0.0 if n0 == 0 else 1.0)
+
+
+# -- Convolution -------------------------------------------------------------------------------
+def _conv_params(deconv: bool) -> tuple:
+    side = "the corresponding convolution's " if deconv else ""
+    params = [
+        Param("kernel", "shape", doc="kernel size: (w,) or (h, w)"),
+        Param("stride", "shape", (), f"{side}stride: (w,) or (h, w); default 1 per dimension"),
+        Param("dilate", "shape", (), "dilation: (w,) or (h, w); default 1 per dimension"),
+        Param("pad", "shape", (), "zero padding: (w,) or (h, w); default 0 per dimension"
+              + ("; ignored where target_shape is set" if deconv else "")),
+    ]
+    if deconv:
+        params += [
+            Param("adj", "shape", (), "extra output size at the end: (w,) or (h, w); must be "
+                  "smaller than stride; ignored where target_shape is set"),
+            Param("target_shape", "shape", (), "output size (w,) or (h, w); 0 entries keep "
+                  "pad and adj"),
+        ]
+    params += [
+        Param("num_filter", int, doc="number of output channels", low=1),
+        Param("num_group", int, 1, "number of groups: input and output channels are split "
+              "into num_group independent convolutions", low=1),
+        Param("workspace", int, 512 if deconv else 1024, "accepted for MXNet compatibility "
+              "(MB of cuDNN workspace); unused", low=0),
+        Param("no_bias", bool, deconv, "whether to leave out the bias input"),
+        Param("cudnn_tune", str, None, "accepted for MXNet compatibility; unused",
+              choices=("off", "limited_workspace", "fastest")),
+        Param("cudnn_off", bool, False, "accepted for MXNet compatibility; unused"),
+        Param("layout", str, None, "data layout: NCW (1-D) or NCHW (2-D); None picks the "
+              "one the kernel implies", choices=_LAYOUTS),
+    ]
+    return tuple(params)
+
+
+def _conv_inputs(params):
+    return ("data", "weight") if params["no_bias"] else ("data", "weight", "bias")
+
+
+def _conv_shape(params, shapes):
+    op = "Convolution"
+    sp = _spatial(op, params)
+    data = tuple(shapes[0])
+    _check_ndim(op, "data", data, sp)
+    f, groups = params["num_filter"], params["num_group"]
+    _check_groups(op, data[1], "the input channels", data, params)
+    if f % groups:
+        raise MXNetError(f"{op}: num_filter={f} must be divisible by num_group={groups}")
+    _check_shape(op, "weight", shapes[1], (f, data[1] // groups) + sp.kernel,
+                 "num_filter, channels / num_group, *kernel")
+    if not params["no_bias"]:
+        _check_shape(op, "bias", shapes[2], (f,), "num_filter,")
+    for i, (x, p) in enumerate(zip(data[2:], sp.pad)):
+        if x and _dk(sp, i) > x + 2 * p:
+            raise MXNetError(f"{op}: kernel size {_dk(sp, i)} (kernel={sp.kernel}, "
+                             f"dilate={sp.dilate}) exceeds the input size {x} padded to "
+                             f"{x + 2 * p} in spatial dimension {i} (data shape {data}); use "
+                             "a smaller kernel or more padding")
+    return [(data[0], f) + _conv_out(sp, sp.pad, data[2:])]
+
+
+def _weight_args(deconv: bool):
+    def infer_args(params, shapes):
+        data = shapes[0]
+        if data is None or len(data) < 2:
+            return shapes
+        out = list(shapes)
+        f, groups, kernel = params["num_filter"], params["num_group"], tuple(params["kernel"])
+        if out[1] is None:
+            out[1] = ((data[1], f // groups) if deconv else (f, data[1] // groups)) + kernel
+        if len(out) > 2 and out[2] is None:
+            out[2] = (f,)
+        return out
+    return infer_args
+
+
+def _conv_forward(params, inputs, outputs):
+    x, w = inputs[0], inputs[1]
+    sp = _spatial("Convolution", params)
+    g = _geom(sp, sp.pad, x.shape, outputs[0].shape, params["num_group"])
+    conv_forward(x, w, outputs[0], g, None if params["no_bias"] else inputs[2])
+
+
+def _helper_params(params: dict) -> dict:
+    return {"kernel": params["kernel"], "stride": params["stride"],
+            "dilate": params["dilate"], "pad": params["pad"],
+            "num_group": params["num_group"], "target_shape": params.get("target_shape", ())}
+
+
+def _conv_grad(F, params, inputs, outputs, out_grads):
+    g, data, weight = out_grads[0], inputs[0], inputs[1]
+    hp = _helper_params(params)
+    grads = [F.invoke("_backward_Convolution_data", [g, weight, data], hp),
+             F.invoke("_backward_Convolution_weight", [g, data], hp)]
+    if not params["no_bias"]:
+        grads.append(_bias_grad(F, params, g))
+    return grads
+
+
+register(OpDef(
+    "Convolution", inputs=_conv_inputs, params=_conv_params(False), infer_shape=_conv_shape,
+    infer_type=_same_dtype("Convolution"), infer_args=_weight_args(False),
+    forward=_conv_forward, grad=_conv_grad, dtypes=FLOATS,
+    doc="Convolution of NCW (1-D kernel) or NCHW (2-D kernel) data with weight (num_filter, "
+        "channels / num_group, *kernel), plus bias (num_filter,) unless no_bias. Output size "
+        "per dimension: floor((x + 2 * pad - dilate * (kernel - 1) - 1) / stride) + 1."))
+
+
+# -- Deconvolution -----------------------------------------------------------------------------
+def _deconv_geometry(params, data: tuple):
+    """(Spatial, pads, output shape) of Deconvolution on `data`, with MXNet's checks."""
+    op = "Deconvolution"
+    sp = _spatial(op, params)
+    _check_ndim(op, "data", data, sp)
+    pads, adjs = _target_pads(sp, params["target_shape"], data[2:])
+    for i, (a, s) in enumerate(zip(adjs, sp.stride)):
+        if a >= s:
+            raise MXNetError(f"{op}: adj={adjs} must be smaller than stride={sp.stride} in "
+                             f"every dimension (dimension {i})")
+    size = tuple(s * (x - 1) + _dk(sp, i) - 2 * p + a if x else 0
+                 for i, (x, s, p, a) in enumerate(zip(data[2:], sp.stride, pads, adjs)))
+    if any(d <= 0 for d, x in zip(size, data[2:]) if x):
+        raise MXNetError(f"{op}: the output size {size} is not positive (data shape {data}, "
+                         f"kernel={sp.kernel}, stride={sp.stride}, pad={pads}); use less "
+                         "padding")
+    return sp, pads, (data[0], params["num_filter"]) + size
+
+
+def _deconv_shape(params, shapes):
+    op = "Deconvolution"
+    data = tuple(shapes[0])
+    sp, _, out = _deconv_geometry(params, data)
+    f, groups = params["num_filter"], params["num_group"]
+    _check_groups(op, data[1], "the input channels", data, params)
+    if f % groups:
+        raise MXNetError(f"{op}: num_filter={f} must be divisible by num_group={groups}")
+    _check_shape(op, "weight", shapes[1], (data[1], f // groups) + sp.kernel,
+                 "channels, num_filter / num_group, *kernel")
+    if not params["no_bias"]:
+        _check_shape(op, "bias", shapes[2], (f,), "num_filter,")
+    return [out]
+
+
+def _deconv_forward(params, inputs, outputs):
+    x, w, y = inputs[0], inputs[1], outputs[0]
+    sp, pads, _ = _deconv_geometry(params, x.shape)
+    g = _geom(sp, pads, y.shape, x.shape, params["num_group"])
+    conv_data_grad(x, w, y, g, None if params["no_bias"] else inputs[2])
+
+
+def _deconv_grad(F, params, inputs, outputs, out_grads):
+    g, data, weight = out_grads[0], inputs[0], inputs[1]
+    hp = _helper_params(params)
+    grads = [F.invoke("_backward_Deconvolution_data", [g, weight, data], hp),
+             F.invoke("_backward_Convolution_weight", [data, g], hp)]
+    if not params["no_bias"]:
+        grads.append(_bias_grad(F, params, g))
+    return grads
+
+
+register(OpDef(
+    "Deconvolution", inputs=_conv_inputs, params=_conv_params(True),
+    infer_shape=_deconv_shape, infer_type=_same_dtype("Deconvolution"),
+    infer_args=_weight_args(True), forward=_deconv_forward, grad=_deconv_grad, dtypes=FLOATS,
+    doc="Transposed convolution (the data gradient of Convolution) of NCW / NCHW data with "
+        "weight (channels, num_filter / num_group, *kernel), plus bias unless no_bias. Output "
+        "size per dimension: stride * (x - 1) + dilate * (kernel - 1) + 1 - 2 * pad + adj, "
+        "or target_shape."))
+
+
+# -- gradient helpers --------------------------------------------------------------------------
+_HELPER_PARAMS = (
+    Param("kernel", "shape", doc="kernel size: (w,) or (h, w)"),
+    Param("stride", "shape", (), "stride"),
+    Param("dilate", "shape", (), "dilation"),
+    Param("pad", "shape", (), "padding of the image side"),
+    Param("num_group", int, 1, "number of groups", low=1),
+    Param("target_shape", "shape", (), "Deconvolution's target_shape: the padding is then "
+          "inferred from the small (convolution-output) side"),
+)
+
+
+def _helper_geom(op: str, params: dict, image: tuple, small: tuple) -> Geom:
+    """Geometry of a helper op between `image` and `small` (the convolution output side)."""
+    sp = _spatial(op, params)
+    _check_ndim(op, "image-side", image, sp)
+    _check_ndim(op, "output-side", small, sp)
+    if image[0] != small[0]:
+        raise MXNetError(f"{op}: batch sizes differ: {tuple(image)} vs {tuple(small)}")
+    _check_groups(op, image[1], "the image-side channels", image, params)
+    _check_groups(op, small[1], "the output-side channels", small, params)
+    pads, _ = _target_pads(sp, params["target_shape"], small[2:])
+    want = _conv_out(sp, pads, image[2:])
+    if want != tuple(small[2:]):
+        raise MXNetError(f"{op}: the output side {tuple(small)} does not match the image side "
+                         f"{tuple(image)}, which gives spatial size {want} with "
+                         f"kernel={sp.kernel}, stride={sp.stride}, dilate={sp.dilate}, "
+                         f"pad={pads}")
+    return _geom(sp, pads, image, small, params["num_group"])
+
+
+def _weight_shape(params, image, small) -> tuple:
+    return (small[1], image[1] // params["num_group"]) + tuple(params["kernel"])
+
+
+def _bwd_data_shape(params, shapes):
+    out_grad, weight, data = (tuple(s) for s in shapes)
+    op = "_backward_Convolution_data"
+    _helper_geom(op, params, data, out_grad)
+    _check_shape(op, "weight", weight, _weight_shape(params, data, out_grad),
+                 "out_grad channels, data channels / num_group, *kernel")
+    return [data]
+
+
+def _bwd_data_forward(params, inputs, outputs):
+    dy, w, dx = inputs[0], inputs[1], outputs[0]
+    conv_data_grad(dy, w, dx, _helper_geom("_backward_Convolution_data", params, dx.shape,
+                                           dy.shape))
+
+
+def _bwd_deconv_shape(params, shapes):
+    out_grad, weight, data = (tuple(s) for s in shapes)
+    op = "_backward_Deconvolution_data"
+    _helper_geom(op, params, out_grad, data)
+    _check_shape(op, "weight", weight, _weight_shape(params, out_grad, data),
+                 "data channels, out_grad channels / num_group, *kernel")
+    return [data]
+
+
+def _bwd_deconv_forward(params, inputs, outputs):
+    g, w, y = inputs[0], inputs[1], outputs[0]
+    conv_forward(g, w, y, _helper_geom("_backward_Deconvolution_data", params, g.shape,
+                                       y.shape))
+
+
+def _bwd_weight_shape(params, shapes):
+    out_grad, data = (tuple(s) for s in shapes)
+    op = "_backward_Convolution_weight"
+    _helper_geom(op, params, data, out_grad)
+    return [_weight_shape(params, data, out_grad)]
+
+
+def _bwd_weight_forward(params, inputs, outputs):
+    dy, x = inputs
+    conv_weight_grad(dy, x, outputs[0], _helper_geom("_backward_Convolution_weight", params,
+                                                      x.shape, dy.shape))
+
+
+# Each helper is bilinear; its gradient is made of the other two (see the module docstring).
+def _bwd_data_grad(F, params, inputs, outputs, out_grads):
+    dy, w, h = inputs[0], inputs[1], out_grads[0]
+    return [F.invoke("_backward_Deconvolution_data", [h, w, dy], params),
+            F.invoke("_backward_Convolution_weight", [dy, h], params), None]
+
+
+def _bwd_deconv_grad(F, params, inputs, outputs, out_grads):
+    g, w, h = inputs[0], inputs[1], out_grads[0]
+    return [F.invoke("_backward_Convolution_data", [h, w, g], params),
+            F.invoke("_backward_Convolution_weight", [h, g], params), None]
+
+
+def _bwd_weight_grad(F, params, inputs, outputs, out_grads):
+    dy, x, h = inputs[0], inputs[1], out_grads[0]
+    return [F.invoke("_backward_Deconvolution_data", [x, h, dy], params),
+            F.invoke("_backward_Convolution_data", [dy, h, x], params)]
+
+
+for _name, _inputs, _shape, _fwd, _grad, _doc in (
+        ("_backward_Convolution_data", ("out_grad", "weight", "data"), _bwd_data_shape,
+         _bwd_data_forward, _bwd_data_grad,
+         "Gradient of Convolution with respect to its data (a transposed convolution of "
+         "out_grad); `data` gives the shape only."),
+        ("_backward_Deconvolution_data", ("out_grad", "weight", "data"), _bwd_deconv_shape,
+         _bwd_deconv_forward, _bwd_deconv_grad,
+         "Gradient of Deconvolution with respect to its data (a convolution of out_grad); "
+         "`data` gives the shape only."),
+        ("_backward_Convolution_weight", ("out_grad", "data"), _bwd_weight_shape,
+         _bwd_weight_forward, _bwd_weight_grad,
+         "Gradient of Convolution with respect to its weight, summed over the batch.")):
+    register(OpDef(_name, inputs=_inputs, params=_HELPER_PARAMS, infer_shape=_shape,
+                   infer_type=_same_dtype(_name), forward=_fwd, grad=_grad, dtypes=FLOATS,
+                   doc=_doc))
+
+
+# -- Pooling -----------------------------------------------------------------------------------
+_POOL_TYPES = {"max": 0, "avg": 1, "sum": 2}
+_POOL_PARAMS = (
+    Param("kernel", "shape", (), "pooling window: (w,) or (h, w); unused with global_pool"),
+    Param("pool_type", str, "max", "max, avg or sum ('lp' is not supported)",
+          choices=("max", "avg", "sum", "lp")),
+    Param("global_pool", bool, False, "pool over the whole spatial extent (kernel = input "
+          "size, pad 0, stride 1)"),
+    Param("cudnn_off", bool, False, "accepted for MXNet compatibility; unused"),
+    Param("pooling_convention", str, "valid", "output size: 'valid' floor((x + 2 * pad - "
+          "kernel) / stride) + 1, 'full' rounds up instead", choices=("valid", "full")),
+    Param("stride", "shape", (), "stride: (w,) or (h, w); default 1 per dimension"),
+    Param("pad", "shape", (), "zero padding: (w,) or (h, w); default 0 per dimension"),
+    Param("p_value", int, None, "Lp pooling's p; accepted, unused ('lp' is not supported)"),
+    Param("count_include_pad", bool, None, "avg: divide by the window including padding "
+          "(None means True) or only by its part inside the input"),
+    Param("layout", str, None, "data layout: NCW or NCHW (None picks the one the kernel "
+          "implies)", choices=_LAYOUTS),
+)
+
+
+class PoolGeom(NamedTuple):
+    shape: tuple  # output shape
+    h: int
+    w: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+
+
+def _pool_geom(params, data: tuple) -> PoolGeom:
+    op = "Pooling"
+    data = tuple(data)
+    if params["pool_type"] == "lp":
+        raise MXNetError(f"{op}: pool_type='lp' is not supported; use 'max', 'avg' or 'sum'")
+    if params["global_pool"]:
+        if len(data) not in (3, 4):
+            raise MXNetError(f"{op}: data shape {data} must be 3-D (NCW) or 4-D (NCHW)")
+        size = data[2:]
+        sp = _spatial(op, {"kernel": tuple(max(d, 1) for d in size),
+                           "layout": params["layout"]})
+        out = (1,) * len(size)
+    else:
+        if not params["kernel"]:
+            raise MXNetError(f"{op}: kernel is required unless global_pool=True")
+        sp = _spatial(op, params)
+        _check_ndim(op, "data", data, sp)
+        size = data[2:]
+        out = []
+        for i, (x, k, s, p) in enumerate(zip(size, sp.kernel, sp.stride, sp.pad)):
+            if k > x + 2 * p:
+                raise MXNetError(f"{op}: kernel size ({k}) exceeds input ({x} padded to "
+                                 f"{x + 2 * p}) in spatial dimension {i} (data shape {data}, "
+                                 f"kernel={sp.kernel}, pad={sp.pad})")
+            span = x + 2 * p - k
+            out.append(1 + (span // s if params["pooling_convention"] == "valid"
+                            else _ceil(span, s)))
+        out = tuple(out)
+    shape = data[:2] + out
+    if len(size) == 1:
+        return PoolGeom(shape, 1, size[0], 1, out[0], 1, sp.kernel[0], 1, sp.stride[0], 0,
+                        sp.pad[0])
+    return PoolGeom(shape, *size, *out, *sp.kernel, *sp.stride, *sp.pad)
+
+
+def _pool_args(params, pg: PoolGeom, nc: int) -> list:
+    include = params["count_include_pad"] is not False
+    return [_L(nc)] + [_I(v) for v in pg[1:]] + [
+        _I(_POOL_TYPES[params["pool_type"]]), _I(include)]
+
+
+def _pool_forward(params, inputs, outputs):
+    x, y = inputs[0], outputs[0]
+    if y.size == 0:
+        return
+    pg = _pool_geom(params, x.shape)
+    nc = x.shape[0] * x.shape[1]
+    dev = y.device
+    dev.enqueue(_kernel(dev, y._dt, "pool_fwd"), _launch(pg.oh * nc), (_LOCAL,),
+                [x._buf.cl_buffer, _L(x._offset), y._buf.cl_buffer, _L(y._offset)]
+                + _pool_args(params, pg, nc), (x._buf, y._buf))
+
+
+def _pool_grad(F, params, inputs, outputs, out_grads):
+    return [F.invoke("_backward_Pooling", [out_grads[0], inputs[0]], params)]
+
+
+register(OpDef(
+    "Pooling", params=_POOL_PARAMS, infer_shape=lambda p, s: [_pool_geom(p, s[0]).shape],
+    forward=_pool_forward, grad=_pool_grad, dtypes=FLOATS,
+    doc="Max, average or sum pooling of NCW / NCHW data over kernel windows (or the whole "
+        "spatial extent with global_pool). Padding never wins a max."))
+
+
+def _pool_bwd_shape(params, shapes):
+    out_grad, data = (tuple(s) for s in shapes)
+    want = _pool_geom(params, data).shape
+    if out_grad != want:
+        raise MXNetError(f"_backward_Pooling: out_grad shape {out_grad} != the pooled shape "
+                         f"{want} of data {data}")
+    return [data]
+
+
+def _pool_bwd_forward(params, inputs, outputs):
+    dy, x = inputs
+    dx = outputs[0]
+    if dx.size == 0:
+        return
+    pg = _pool_geom(params, x.shape)
+    nc = x.shape[0] * x.shape[1]
+    dev = dx.device
+    bands = pg.sh >= pg.kh  # windows never share an image row
+    dev.enqueue(_kernel(dev, dx._dt, "pool_bwd"),
+                _launch(nc * (pg.oh if bands else pg.h)), (_LOCAL,),
+                [dy._buf.cl_buffer, _L(dy._offset), x._buf.cl_buffer, _L(x._offset),
+                 dx._buf.cl_buffer, _L(dx._offset)] + _pool_args(params, pg, nc) + [_I(bands)],
+                (dy._buf, x._buf, dx._buf))
+
+
+def _pool_bwd_grad(F, params, inputs, outputs, out_grads):
+    if params["pool_type"] == "max":
+        raise MXNetError("_backward_Pooling: second-order gradients of max pooling are not "
+                         "supported")
+    # avg and sum are linear in out_grad and do not depend on data
+    return [F.invoke("Pooling", [out_grads[0]], params), None]
+
+
+register(OpDef(
+    "_backward_Pooling", inputs=("out_grad", "data"), params=_POOL_PARAMS,
+    infer_shape=_pool_bwd_shape, infer_type=_same_dtype("_backward_Pooling"),
+    forward=_pool_bwd_forward, grad=_pool_bwd_grad, dtypes=FLOATS,
+    doc="Gradient of Pooling with respect to its data (max: routed to each window's first "
+        "maximum, recomputed from data)."))
+
+
+# -- UpSampling --------------------------------------------------------------------------------
+_UP_PARAMS = (
+    Param("scale", int, doc="up-sampling factor of height and width", low=1),
+    Param("num_filter", int, 0, "bilinear only (not supported); accepted, unused"),
+    Param("sample_type", str, doc="'nearest' ('bilinear' is not supported)",
+          choices=("nearest", "bilinear")),
+    Param("multi_input_mode", str, "concat", "how several inputs combine; clnet takes one "
+          "input", choices=("concat", "sum")),
+    Param("num_args", int, 1, "number of inputs; must be 1"),
+    Param("workspace", int, 512, "accepted for MXNet compatibility; unused", low=0),
+)
+
+
+def _up_shape(params, shapes):
+    op = "UpSampling"
+    if params["sample_type"] != "nearest":
+        raise MXNetError(f"{op}: sample_type={params['sample_type']!r} is not supported; use "
+                         "'nearest', or Deconvolution with a bilinear weight")
+    if len(shapes) != 1 or params["num_args"] != 1:
+        raise MXNetError(f"{op}: clnet supports exactly one input (num_args=1), got "
+                         f"{len(shapes)} input(s), num_args={params['num_args']}")
+    data = tuple(shapes[0])
+    if len(data) != 4:
+        raise MXNetError(f"{op}: data shape {data} must be 4-D (NCHW)")
+    s = params["scale"]
+    return [data[:2] + (data[2] * s, data[3] * s)]
+
+
+def _up_forward(params, inputs, outputs):
+    x, y = inputs[0], outputs[0]
+    if y.size == 0:
+        return
+    n, c, h, w = x.shape
+    s = params["scale"]
+    # out[(n, c, h), i, w, j] = x[(n, c, h), w] for the s x s block of each pixel
+    shape = (n * c * h, s, w, s)
+    mapping.run(y.device, "x", "_copy",
+                View(y._buf, y._offset, shape, contiguous_strides(shape), y._dt),
+                [View(x._buf, x._offset, shape, (w, 0, 1, 0), x._dt)])
+
+
+register(OpDef(
+    "UpSampling", inputs=(), variadic=True, params=_UP_PARAMS, infer_shape=_up_shape,
+    infer_type=_same_dtype("UpSampling"), forward=_up_forward, dtypes=FLOATS,
+    grad=lambda F, p, ins, outs, g: [F.invoke("_backward_UpSampling", [g[0]],
+                                              {"scale": p["scale"]})],
+    doc="Nearest-neighbour up-sampling of NCHW data by an integer scale: each pixel becomes "
+        "a scale x scale block."))
+
+
+def _up_bwd_shape(params, shapes):
+    dy = tuple(shapes[0])
+    s = params["scale"]
+    if len(dy) != 4 or dy[2] % s or dy[3] % s:
+        raise MXNetError(f"_backward_UpSampling: out_grad shape {dy} must be 4-D with height "
+                         f"and width divisible by scale={s}")
+    return [dy[:2] + (dy[2] // s, dy[3] // s)]
+
+
+def _up_bwd_forward(params, inputs, outputs):
+    from ..ndarray.ndarray import NDArray
+    dy, dx = inputs[0], outputs[0]
+    if dx.size == 0:
+        return
+    n, c, h, w = dx.shape
+    s = params["scale"]
+    blocks = NDArray(dy._buf, dy._offset, (n * c * h, s, w, s), dy._dt, dy.context)
+    rows = NDArray(dx._buf, dx._offset, (n * c * h, w), dx._dt, dx.context)
+    reduce.enqueue_reduce("sum", "sum", 0, blocks, rows, (1, 3))
+
+
+register(OpDef(
+    "_backward_UpSampling", inputs=("out_grad",), params=(Param("scale", int, low=1),),
+    infer_shape=_up_bwd_shape, forward=_up_bwd_forward, dtypes=FLOATS,
+    grad=lambda F, p, ins, outs, g: [F.invoke("UpSampling", [g[0]],
+                                              {"scale": p["scale"], "sample_type": "nearest"})],
+    doc="Gradient of nearest UpSampling: the sum of each scale x scale block."))
