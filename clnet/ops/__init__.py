@@ -1,7 +1,7 @@
 """Operators: the registry and the modules that fill it (one module per family)."""
 import importlib
 
-_FAMILIES = ("elemwise", "shape", "reduce", "matrix", "sort", "random_ops", "nn", "conv")
+_FAMILIES = ("elemwise", "shape", "gather", "reduce", "matrix", "sort", "random_ops", "nn", "conv")
 _loaded = False
 
 

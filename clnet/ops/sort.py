@@ -20,7 +20,7 @@ from ..codegen import templates
 from ..dtype import as_dtype
 from ..runtime import Buffer
 from .registry import OpDef, Param, register
-from .shape import enqueue_gather, enqueue_scatter_add
+from .gather import enqueue_gather, enqueue_scatter_add
 
 INDEX_DTYPES = ("uint8", "int32", "int64", "float16", "float32", "float64")
 RET_TYPES = ("value", "indices", "mask", "both")
