@@ -7,8 +7,9 @@ Owns two groups, all dtype-agnostic:
   into a dense output (transpose, SwapAxis, reverse/flip, broadcast_to/axis/like, tile,
   repeat, concat, stack, SliceChannel/split, slice, slice_axis).
 Gathers by an index array (take, pick, one_hot) are `gather`'s. Gradients are rules of
-registry ops (the inverse view, copy or permutation) plus the internal ops they need, which know the input's shape when they run: `_reshape_like`, `_backward_tile`,
-`_backward_repeat`, `_backward_concat` (also stack's), `_backward_slice`, `_backward_slice_axis`.
+registry ops (the inverse view, copy or permutation) plus the internal ops they need, which
+know the input's shape when they run: `_reshape_like`, `_backward_tile`, `_backward_repeat`,
+`_backward_concat` (also stack's), `_backward_slice`, `_backward_slice_axis`.
 Elementwise math belongs to `elemwise`; the x[...] syntax to `ndarray.indexing`, which reads
 through `take` and `indexing.basic_view` (reused here by slice).
 """
