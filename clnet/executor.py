@@ -455,10 +455,13 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
         raise MXNetError(f"simple_bind: cannot infer every shape from {kwargs}")
     names = symbol.list_arguments()
     attrs = symbol.attr_dict()
-    # MXNet's default: an argument without __dtype__ (or a type_dict entry) is float32
-    types = {n: np.float32 for n in names if "__dtype__" not in attrs.get(n, {})}
-    types.update(type_dict or {})
+    # MXNet: without type_dict, arguments lacking __dtype__ are float32; with one, the rest
+    # is inferred from it (float32 only where inference leaves an argument open)
+    defaults = {n: np.float32 for n in names if "__dtype__" not in attrs.get(n, {})}
+    types = dict(type_dict) if type_dict else defaults
     arg_types, _, aux_types = symbol.infer_type(**types)
+    if arg_types is None and type_dict:
+        arg_types, _, aux_types = symbol.infer_type(**{**defaults, **types})
     if arg_types is None:
         raise MXNetError(f"simple_bind: cannot infer every dtype from {types}")
     args = [zeros(s, ctx, t) for s, t in zip(arg_shapes, arg_types)]
