@@ -480,3 +480,19 @@ def test_detach_cuts_the_graph(ctx):
     z.backward()
     assert_almost_equal(x.grad, xs ** 2 + 2 * xs, 1e-12, 1e-14)
     assert same(y.detach(), xs ** 2)
+
+
+def test_symbol_gradient_returns_the_gradient_graph(ctx):
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    loss = mx.sym.sum(mx.sym.tanh(x) * y)
+    grads = loss.gradient(["x", "y"])
+    assert len(grads.list_outputs()) == 2
+    xv = np.random.uniform(-1, 1, (3, 4))
+    yv = np.random.uniform(-1, 1, (3, 4))
+    ex = grads.bind(ctx, {"x": mx.nd.array(xv, dtype="float64"),
+                          "y": mx.nd.array(yv, dtype="float64")})
+    gx, gy = [o.asnumpy() for o in ex.forward()]
+    np.testing.assert_allclose(gx, (1 - np.tanh(xv) ** 2) * yv, rtol=1e-10)
+    np.testing.assert_allclose(gy, np.tanh(xv), rtol=1e-10)
+    with pytest.raises(mx.MXNetError, match=r"\['z'\] are not variables"):
+        loss.gradient("z")

@@ -376,6 +376,27 @@ class Symbol:
                            shared_arg_names=shared_arg_names, shared_exec=shared_exec,
                            shared_buffer=shared_buffer, **kwargs)
 
+    def gradient(self, wrt):
+        """The gradient graph of this (loss) symbol with respect to the variables named in
+        `wrt`, as a Group with one output per name (head gradients are ones). MXNet declared
+        this API but never implemented it."""
+        from ..autodiff import SymbolicF, gradient
+        from .graph import topo_order
+        names = [wrt] if isinstance(wrt, str) else list(wrt)
+        variables = {n.name: n for n in topo_order(self._heads) if n.is_variable}
+        missing = [n for n in names if n not in variables]
+        if missing:
+            raise MXNetError(f"gradient: {missing} are not variables of this symbol; its "
+                             f"arguments are {self.list_arguments()}")
+        ones = [SymbolicF.ones_like(Symbol([h]))._heads[0] for h in self._heads]
+        entries = gradient([tuple(h) for h in self._heads], [variables[n] for n in names],
+                           ones)
+        outs = []
+        for name, entry in zip(names, entries):
+            outs.append(Symbol([entry]) if entry is not None else
+                        SymbolicF.zeros_like(Symbol([(variables[name], 0)])))
+        return Symbol([s._heads[0] for s in outs])
+
     def eval(self, ctx=None, **kwargs):
         """Bind to the given NDArrays, run forward once and return the outputs."""
         if ctx is None:
