@@ -34,12 +34,14 @@ def _clnet(a: np.ndarray, b: np.ndarray, reps: int) -> float:
     def run():
         mx.nd.dot(xa, xb)
         mx.nd.waitall()
+    seconds = _median_seconds(run, reps)
+    # checked after timing: numpy's BLAS threads spin after a call and would slow clnet
     got = mx.nd.dot(xa, xb).asnumpy()
     want = a.astype(np.float64) @ b
     err = np.abs(got - want).max() / max(np.abs(want).max(), 1e-30)
     if err > 1e-4 * a.shape[1] ** 0.5:
         raise SystemExit(f"clnet result is wrong at n={a.shape[0]}: relative error {err:.2e}")
-    return _median_seconds(run, reps)
+    return seconds
 
 
 def _numpy(a: np.ndarray, b: np.ndarray, reps: int) -> float:
@@ -63,18 +65,26 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     dev = mx.nd.array([0]).device
     print(f"device: {dev.name}; dtype {args.dtype}; median of {args.reps} runs")
+    rng = np.random.default_rng(0)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    inputs = {n: (rng.uniform(-1, 1, (n, n)).astype(args.dtype),
+                  rng.uniform(-1, 1, (n, n)).astype(args.dtype)) for n in sizes}
+    # One library at a time over all sizes: BLAS worker threads keep spinning for a while
+    # after a call and would steal the cores from the next library's measurement.
+    rates = {}
+    for name, fn in (("clnet", _clnet), ("numpy", _numpy), ("torch", _torch)):
+        for n in sizes:
+            reps = max(3, args.reps if n <= 1024 else args.reps // 2)
+            t = fn(*inputs[n], reps)
+            rates[name, n] = 2.0 * n ** 3 / t / 1e9 if t else None
+        time.sleep(0.5)
     header = f"{'n':>6} {'clnet':>9} {'numpy':>9} {'torch':>9} {'/numpy':>8} {'/torch':>8}"
     print(header + "   (GFLOP/s)")
-    rng = np.random.default_rng(0)
-    for n in (int(s) for s in args.sizes.split(",")):
-        a = rng.uniform(-1, 1, (n, n)).astype(args.dtype)
-        b = rng.uniform(-1, 1, (n, n)).astype(args.dtype)
-        flops = 2.0 * n ** 3
-        reps = max(3, args.reps if n <= 1024 else args.reps // 2)
-        rates = [flops / t / 1e9 if t else None
-                 for t in (_clnet(a, b, reps), _numpy(a, b, reps), _torch(a, b, reps))]
-        cells = [f"{r:9.1f}" if r else f"{'-':>9}" for r in rates]
-        ratios = [f"{rates[0] / r:8.2f}" if r else f"{'-':>8}" for r in rates[1:]]
+    for n in sizes:
+        own = rates["clnet", n]
+        peers = [rates["numpy", n], rates["torch", n]]
+        cells = [f"{r:9.1f}" if r else f"{'-':>9}" for r in [own] + peers]
+        ratios = [f"{own / r:8.2f}" if r else f"{'-':>8}" for r in peers]
         print(f"{n:>6} " + " ".join(cells + ratios), flush=True)
 
 

@@ -12,7 +12,7 @@
  *   VW      vector width of CTV
  *   MR      rows of C in a register block
  *   NV      CTV vectors per register-block row, so a block is MR x NR, NR = NV * VW
- *   KU      k values handled by one work-item of the pack kernels
+ *   KU      k values in one unrolled tile of the pack kernels
  *   VSTORE  1 when T == CT: aligned full blocks of C are read and written as CTV
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
  * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
@@ -24,13 +24,15 @@
  *                       k0 * P * MR + (p * kc + k - k0) * MR + r. Keeping a block's panels
  *                       together stops the panels a work-item walks from aliasing in cache
  *                       when K is a multiple of 1024.
- *                       Launch (ceil(K / KU), P = ceil(M / MR), batch), or with wmajor != 0
- *                       (rows are the contiguous direction) (P, ceil(K / KU), batch), so
+ *                       A work-item packs one panel's k values kstart .. kstart + kper - 1
+ *                       (kper a multiple of KU) in tiles of KU.
+ *                       Launch (ceil(K / kper), P = ceil(M / MR), batch), or with wmajor != 0
+ *                       (rows are the contiguous direction) (P, ceil(K / kper), batch), so
  *                       neighbouring work-items read neighbouring memory; rounded up.
  *   gemm_pack_b_SUFFIX  op(B) -> column panels of NR columns (columns past N are zero),
  *                       element (q, k, c) at (q * K + k) * NR + c.
- *                       Launch (ceil(K / KU), Q = ceil(N / NR), batch), or (Q, ceil(K / KU),
- *                       batch) with wmajor != 0; rounded up.
+ *                       Work per work-item and launch as for A: (ceil(K / kper), Q, batch),
+ *                       or (Q, ceil(K / kper), batch) with wmajor != 0; rounded up.
  *   gemm_micro_SUFFIX   work-item (q, g, batch) computes the MR x NR blocks of C in column
  *                       panel q and row panels g * PM .. g * PM + PM - 1: for each k block
  *                       (B's KC x NR piece stays in L1 across the PM row panels) it sums
@@ -79,33 +81,40 @@
                 out[kk * W + w] = w < nw ? (CT)src[kk * ks + w * ws] : (CT)0;   \
     }
 
-__kernel void KN(gemm_pack_a)(const long M, const long K, const long KC,
+__kernel void KN(gemm_pack_a)(const long M, const long K, const long KC, const long kper,
     __global const T *a, const long a_off, const long ws, const long ks, const long a_bs,
     __global CT *dst, const long dst_bs, const int wmajor)
 {
     /* get_global_id takes constant dims only on pocl: pick after reading both */
     const long g0 = get_global_id(0), g1 = get_global_id(1), b = get_global_id(2);
-    const long kb = (wmajor ? g1 : g0) * KU, p = wmajor ? g0 : g1;
-    const long P = (M + MR - 1) / MR, i0 = p * MR;
-    if (kb >= K || p >= P) return;
-    const long k0 = kb - kb % KC;  /* KU divides KC, so the tile lies in one k block */
-    const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)MR, M - i0);
-    __global const T *src = a + a_off + b * a_bs + i0 * ws + kb * ks;
-    __global CT *out = dst + b * dst_bs + k0 * P * MR + (p * min(KC, K - k0) + kb - k0) * MR;
-    PACK_TILE(MR, ks, ws, nk, nw)
+    const long kstart = (wmajor ? g1 : g0) * kper, p = wmajor ? g0 : g1;
+    const long P = (M + MR - 1) / MR, i0 = p * MR, kstop = min(kstart + kper, K);
+    if (kstart >= K || p >= P) return;
+    const int nw = (int)min((long)MR, M - i0);
+    for (long kb = kstart; kb < kstop; kb += KU) {
+        const long k0 = kb - kb % KC;  /* KU divides KC, so a tile lies in one k block */
+        const int nk = (int)min((long)KU, K - kb);
+        __global const T *src = a + a_off + b * a_bs + i0 * ws + kb * ks;
+        __global CT *out = dst + b * dst_bs + k0 * P * MR + (p * min(KC, K - k0) + kb - k0) * MR;
+        PACK_TILE(MR, ks, ws, nk, nw)
+    }
 }
 
-__kernel void KN(gemm_pack_b)(const long N, const long K,
+__kernel void KN(gemm_pack_b)(const long N, const long K, const long kper,
     __global const T *bm, const long b_off, const long ws, const long ks, const long b_bs,
     __global CT *dst, const long dst_bs, const int wmajor)
 {
     const long g0 = get_global_id(0), g1 = get_global_id(1), b = get_global_id(2);
-    const long kb = (wmajor ? g1 : g0) * KU, q = wmajor ? g0 : g1, j0 = q * NR;
-    if (kb >= K || j0 >= N) return;
-    const int nk = (int)min((long)KU, K - kb), nw = (int)min((long)NR, N - j0);
-    __global const T *src = bm + b_off + b * b_bs + j0 * ws + kb * ks;
-    __global CT *out = dst + b * dst_bs + (q * K + kb) * NR;
-    PACK_TILE(NR, ks, ws, nk, nw)
+    const long kstart = (wmajor ? g1 : g0) * kper, q = wmajor ? g0 : g1, j0 = q * NR;
+    const long kstop = min(kstart + kper, K);
+    if (kstart >= K || j0 >= N) return;
+    const int nw = (int)min((long)NR, N - j0);
+    for (long kb = kstart; kb < kstop; kb += KU) {
+        const int nk = (int)min((long)KU, K - kb);
+        __global const T *src = bm + b_off + b * b_bs + j0 * ws + kb * ks;
+        __global CT *out = dst + b * dst_bs + (q * K + kb) * NR;
+        PACK_TILE(NR, ks, ws, nk, nw)
+    }
 }
 
 __kernel void KN(gemm_micro)(const long M, const long N, const long K,

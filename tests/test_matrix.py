@@ -1,6 +1,7 @@
 """Tests for clnet.ops.matrix: dot and batch_dot against numpy (every float dtype, transpose
-flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths), the `gemm` launcher's
-alpha/beta/batch-stride forms, and the error messages."""
+flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths, every PARAMS row), the
+`gemm` launcher's alpha/beta/stride forms, the gradients (autograd against numpy, the symbolic
+executor against finite differences) and the error messages."""
 from __future__ import annotations
 
 import itertools
@@ -179,6 +180,11 @@ def test_fluent_and_out(ctx):
     _check(out.asnumpy(), a @ b, 8, "float32")
     lb = _nd(_uniform((2, 9, 8), "float32"))
     assert lb.batch_dot(lb, transpose_b=True).shape == (2, 9, 9)
+    # out may be an input: the product is formed before it is overwritten
+    sq = _uniform((70, 70), "float32")
+    xs = _nd(sq)
+    mx.nd.dot(xs, xs, out=xs)
+    _check(xs.asnumpy(), sq.astype(np.float64) @ sq, 70, "float32")
 
 
 @pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.0, 0.5), (-1.0, 1.0)])
@@ -221,6 +227,72 @@ def test_params_table(ctx):
         assert params["VW"] >= 1 and params["MR"] >= 1 and params["KC"] % params["KU"] == 0
 
 
+def _ref_grads(lhs, rhs, og, ta, tb, batched):
+    """numpy gradients of sum(og * op(lhs, rhs)) for lhs and rhs, from the flattened products:
+    d op(A) = G op(B)^T, d op(B) = op(A)^T G."""
+    if batched:
+        opa = np.swapaxes(lhs, -1, -2) if ta else lhs
+        opb = np.swapaxes(rhs, -1, -2) if tb else rhs
+        da = np.matmul(og, np.swapaxes(opb, -1, -2))
+        db = np.matmul(np.swapaxes(opa, -1, -2), og)
+        return (np.swapaxes(da, -1, -2) if ta else da), (np.swapaxes(db, -1, -2) if tb else db)
+    out_l = lhs.shape[1:] if ta else lhs.shape[:-1]
+    out_r = rhs.shape[:-1] if tb else rhs.shape[1:]
+    m, n = int(np.prod(out_l)), int(np.prod(out_r))
+    a2 = lhs.reshape((lhs.shape[0], m) if ta else (m, lhs.shape[-1]))
+    b2 = rhs.reshape((n, rhs.shape[-1]) if tb else (rhs.shape[0], n))
+    opa, opb = (a2.T if ta else a2), (b2.T if tb else b2)
+    g = og.reshape(m, n)
+    da, db = g @ opb.T, opa.T @ g
+    return (da.T if ta else da).reshape(lhs.shape), (db.T if tb else db).reshape(rhs.shape)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("op,lshape,rshape,ta,tb", [
+    ("dot", (5, 7), (7, 3), False, False),
+    ("dot", (7, 5), (7, 70), True, False),
+    ("dot", (70, 7), (3, 7), False, True),
+    ("dot", (7, 65), (33, 7), True, True),
+    ("dot", (7,), (7,), False, False),
+    ("dot", (9,), (9, 4), False, False),
+    ("dot", (2, 3, 4), (4, 5, 6), False, False),
+    ("dot", (4, 2, 3), (5, 6, 4), True, True),
+    ("batch_dot", (2, 5, 7), (2, 7, 3), False, False),
+    ("batch_dot", (3, 70, 17), (3, 70, 40), True, False),
+    ("batch_dot", (2, 3, 7, 5), (2, 3, 6, 5), False, True),
+    ("batch_dot", (2, 7, 5), (2, 6, 7), True, True),
+])
+def test_gradients(ctx, dtype, op, lshape, rshape, ta, tb):
+    _need(ctx, dtype)
+    a, b = _uniform(lshape, dtype), _uniform(rshape, dtype)
+    xa, xb = _nd(a), _nd(b)
+    xa.attach_grad()
+    xb.attach_grad()
+    with mx.autograd.record():
+        out = getattr(mx.nd, op)(xa, xb, transpose_a=ta, transpose_b=tb)
+    og = _uniform(out.shape, dtype)
+    out.backward(_nd(og))
+    da, db = _ref_grads(a.astype(np.float64), b.astype(np.float64), og.astype(np.float64),
+                        ta, tb, op == "batch_dot")
+    # the sums behind each gradient are over output rows or columns: at most out.size terms
+    _check(xa.grad.asnumpy(), da.astype(dtype), out.size, dtype)
+    _check(xb.grad.asnumpy(), db.astype(dtype), out.size, dtype)
+
+
+@pytest.mark.parametrize("op,shapes,kwargs", [
+    ("dot", {"a": (3, 4), "b": (5, 4)}, {"transpose_b": True}),
+    ("batch_dot", {"a": (2, 4, 3), "b": (2, 4, 5)}, {"transpose_a": True}),
+])
+def test_symbolic_gradient(ctx, op, shapes, kwargs):
+    """The rule through the symbolic executor, against central differences."""
+    from clnet.test_utils import check_numeric_gradient
+    dtype = "float64" if "float64" in supported_dtypes(ctx, ("float64",)) else "float32"
+    net = getattr(mx.sym, op)(mx.sym.var("a"), mx.sym.var("b"), **kwargs)
+    location = {name: _uniform(shape, dtype) for name, shape in shapes.items()}
+    check_numeric_gradient(net, location, ctx=ctx, dtype=np.dtype(dtype).type,
+                           numeric_eps=1e-6 if dtype == "float64" else 1e-3)
+
+
 @pytest.mark.parametrize("op,lshape,rshape,kwargs,match", [
     ("dot", (2, 3), (4, 5), {}, r"dot: lhs shape \(2, 3\) x rhs shape \(4, 5\) "
      r"\(transpose_a=False, transpose_b=False\).*contracted dimensions differ \(3 vs 4\)"),
@@ -233,11 +305,14 @@ def test_params_table(ctx):
     ("batch_dot", (2, 3, 4), (3, 4, 6), {}, "leading batch dimensions must be equal"),
     ("batch_dot", (3, 4), (4, 6), {}, "at least 3"),
     ("batch_dot", (2, 3, 4), (4, 6), {}, "same number of dimensions"),
+    ("_backward_dot", (2, 3), (3, 4), {}, r"out_grad has shape \(2, 3\), but dot of lhs "
+     r"\(2, 3\) x rhs \(3, 4\) has shape \(2, 4\)"),
 ])
 def test_shape_errors(ctx, op, lshape, rshape, kwargs, match):
     a, b = mx.nd.zeros(lshape), mx.nd.zeros(rshape)
+    args = (a, a, b) if op.startswith("_backward") else (a, b)  # out_grad comes first
     with pytest.raises(MXNetError, match=match):
-        getattr(mx.nd, op)(a, b, **kwargs)
+        getattr(mx.nd, op)(*args, **kwargs)
 
 
 @pytest.mark.parametrize("op", ["dot", "batch_dot"])

@@ -1,12 +1,13 @@
-"""Matrix products: `dot` and `batch_dot`, and the GEMM launcher behind them (`gemm`).
+"""Matrix products: `dot`, `batch_dot`, their gradients, and the GEMM launcher (`gemm`).
 
 `gemm` enqueues C = alpha * op(A) * op(B) + beta * C for strided, batched operands with the
 kernels of `kernels/gemm.cl` (one program per dtype): large products pack A and B into panels
 and run the register-blocked micro-kernel, tiny ones run a direct kernel. The blocking
 parameters live in one table per device kind (`PARAMS`, read through `gemm_params`), so a
-measured search or an on-disk tuning file can replace them in one place. Other ops
-(FullyConnected, convolution lowered to GEMM) call `gemm` directly; gradients, sparse storage
-and linear-algebra ops (`linalg_*`) are not here.
+measured search or an on-disk tuning file can replace them in one place. The gradient of each
+op is one op (`_backward_dot`, `_backward_batch_dot`) running two GEMMs on the same operands.
+Other ops (FullyConnected, convolution lowered to GEMM) may call `gemm` directly; sparse
+storage and the linear-algebra ops (`linalg_*`) are not here.
 """
 from __future__ import annotations
 
@@ -21,19 +22,23 @@ from .registry import OpDef, Param, register
 
 FLOATS = ("float32", "float64", "float16")
 
-# Blocking per device kind. MR x (NV * VW) is the register block; VW comes from VEC_BYTES
-# (one CPU SIMD register: float8 / double4 on AVX2). KU: k values per pack work-item; KC: k
-# block; PM: row panels per micro-kernel work-item; LQ, PACK_LOCAL, DIRECT_LOCAL: local sizes
-# (fixed, because pocl compiles a kernel once per local size: a size chosen per shape would
-# cost a compile for each new shape). The CPU row is measured on pocl (Zen 3 target), where
-# a work-group larger than 1 makes pocl vectorise across work-items and slows the pack
-# kernels; the GPU row is an untuned starting point that is correct on any OpenCL device.
+# Blocking per device kind, the one place to change (or to fill from a measured search):
+#   MR x NR    register block of the micro-kernel, NR = NV * VW; VW fills VEC_BYTES (one SIMD
+#              register: float8 / double4 on AVX2)
+#   KC         k block: B's KC x NR piece stays in L1 while a work-item walks PM row panels
+#   KU, KPER   k values per unrolled pack tile and per pack work-item (a multiple of KU)
+#   LQ, PACK_LOCAL, DIRECT_LOCAL   local sizes. They are fixed: pocl compiles a kernel once
+#              per local size, so a size chosen per shape would cost a compile per new shape.
+#   DIRECT_MAX_FLOPS, DIRECT_MAX_M   products this small (or with this few rows) skip packing
+# The CPU row is measured on pocl (Zen 3 target): pack groups of 1 work-item ran up to 2x
+# faster than groups of 8, and KU = 8 because larger unrolled tiles tripled the compile time
+# for ~2% speed. The GPU row is an untuned starting point, correct on any OpenCL device.
 PARAMS = {
-    "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 32, "LQ": 4, "PM": 16, "KC": 256,
-            "PACK_LOCAL": 1, "DIRECT_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3,
+    "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 8, "LQ": 4, "PM": 16, "KC": 256,
+            "KPER": 256, "PACK_LOCAL": 1, "DIRECT_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3,
             "DIRECT_MAX_M": 4},
     "gpu": {"MR": 4, "NV": 1, "VEC_BYTES": 16, "KU": 1, "LQ": 64, "PM": 1, "KC": 1 << 30,
-            "PACK_LOCAL": 64, "DIRECT_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3,
+            "KPER": 1, "PACK_LOCAL": 64, "DIRECT_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3,
             "DIRECT_MAX_M": 1},
 }
 
@@ -75,6 +80,11 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+# Scalars go to kernels as numpy values of the kernel's types (long sizes and strides), so
+# Device.enqueue can declare them to pyopencl once per kernel.
+_L = np.int64
+
+
 def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
          batch: int = 1, alpha: float = 1.0, beta: float = 0.0) -> None:
     """Enqueue C = alpha * op(A) * op(B) + beta * C for `batch` products of op(A) (m x k,
@@ -92,12 +102,6 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
         _direct(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
     else:
         _packed(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
-
-
-
-# Scalars go to kernels as numpy values of the kernel's types (long sizes and strides), so
-# Device.enqueue can declare them to pyopencl once per kernel.
-_L = np.int64
 
 
 def _direct(device, dt, src, params, dims, a, b, c, c_args):
@@ -133,18 +137,19 @@ def _packed(device, dt, src, params, dims, a, b, c, c_args):
 
 
 def _pack(knl, device, params, op, dims, width, head, packed, packed_bs):
-    """Launch a pack kernel over (panels of `width`, k tiles of `ku`); `op` is seen as
+    """Launch a pack kernel over (panels of `width`, k ranges of KPER); `op` is seen as
     (panel direction) x k, so op.rs is the stride along panels and op.cs along k. The launch
     walks memory in order: panels fastest when that direction is contiguous, else k."""
     rows, k, batch = dims
     wmajor = op.rs == 1 and op.cs != 1
-    grid = [_ceil(rows, width), _ceil(k, params["KU"])]
+    kper = _ceil(params["KPER"], params["KU"]) * params["KU"]
+    grid = [_ceil(rows, width), _ceil(k, kper)]
     if not wmajor:
         grid.reverse()
     local = params["PACK_LOCAL"]
     gsize = (_ceil(grid[0], local) * local, grid[1], batch)
-    args = head + [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs),
-                   packed.cl_buffer, _L(packed_bs), np.int32(wmajor)]
+    args = head + [_L(kper), op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs),
+                   _L(op.bs), packed.cl_buffer, _L(packed_bs), np.int32(wmajor)]
     device.enqueue(knl, gsize, (local, 1, 1), args, (op.buffer, packed))
 
 
@@ -198,19 +203,13 @@ def _same_float_type(op):
 
 
 def _dot_forward(params, inputs, outputs):
-    lhs, rhs = inputs
-    out = outputs[0]
-    out_l, out_r, k = _dot_dims(params, lhs.shape, rhs.shape)
-    m, n = prod(out_l), prod(out_r)
-    # lhs is dense (m, k), or (k, m) with transpose_a; rhs is (k, n), or (n, k) with transpose_b
-    a = Operand(lhs._buf, lhs._offset, *((1, m) if params["transpose_a"] else (k, 1)), 0)
-    b = Operand(rhs._buf, rhs._offset, *((1, k) if params["transpose_b"] else (n, 1)), 0)
-    gemm(out.device, out._dt, m, n, k, a, b, Operand(out._buf, out._offset, n, 1, 0))
+    _product_forward("dot", params, inputs, outputs)
 
 
 register(OpDef(
     "dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, infer_shape=_dot_shape,
     infer_type=_same_float_type("dot"), forward=_dot_forward, dtypes=FLOATS,
+    grad=lambda F, p, ins, outs, g: list(F.invoke("_backward_dot", [g[0]] + list(ins), p)),
     doc="Dot product of two arrays. 1-D x 1-D is the inner product (shape (1,)); otherwise "
         "the last axis of lhs (the first with transpose_a) is contracted with the first axis "
         "of rhs (the last with transpose_b), and the remaining axes are kept in order."))
@@ -241,20 +240,80 @@ def _batch_dot_shape(params, shapes):
 
 
 def _batch_dot_forward(params, inputs, outputs):
-    lhs, rhs = inputs
-    out = outputs[0]
-    lead, m, n, k = _batch_dims(params, lhs.shape, rhs.shape)
-    a_cols, b_cols = lhs.shape[-1], rhs.shape[-1]
-    a = Operand(lhs._buf, lhs._offset, *((1, a_cols) if params["transpose_a"] else (a_cols, 1)),
-                m * k)
-    b = Operand(rhs._buf, rhs._offset, *((1, b_cols) if params["transpose_b"] else (b_cols, 1)),
-                k * n)
-    gemm(out.device, out._dt, m, n, k, a, b, Operand(out._buf, out._offset, n, 1, m * n),
-         batch=prod(lead))
+    _product_forward("batch_dot", params, inputs, outputs)
 
 
 register(OpDef(
     "batch_dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, infer_shape=_batch_dot_shape,
     infer_type=_same_float_type("batch_dot"), forward=_batch_dot_forward, dtypes=FLOATS,
+    grad=lambda F, p, ins, outs, g: list(
+        F.invoke("_backward_batch_dot", [g[0]] + list(ins), p)),
     doc="Batched matrix product: out[b] = op(lhs[b]) x op(rhs[b]) for (..., M, K) x "
         "(..., K, N) inputs with equal leading batch dimensions (3-D in MXNet 1.x)."))
+
+
+# -- shared by the forward and backward ops -------------------------------------------------
+def _operands(op: str, params, lhs, rhs):
+    """(m, n, k, batch, a, b): op's product as `batch` products of op(A) (m x k, read through
+    Operand a) and op(B) (k x n, through b) over the dense lhs and rhs."""
+    ta, tb = params["transpose_a"], params["transpose_b"]
+    if op == "dot":
+        out_l, out_r, k = _dot_dims(params, lhs.shape, rhs.shape)
+        m, n, batch = prod(out_l), prod(out_r), 1
+        # lhs is (m, k), or (k, m) with transpose_a; rhs is (k, n), or (n, k) with transpose_b
+        a_cols, b_cols = (m if ta else k), (k if tb else n)
+    else:
+        lead, m, n, k = _batch_dims(params, lhs.shape, rhs.shape)
+        batch, a_cols, b_cols = prod(lead), lhs.shape[-1], rhs.shape[-1]
+    a = Operand(lhs._buf, lhs._offset, *((1, a_cols) if ta else (a_cols, 1)), m * k)
+    b = Operand(rhs._buf, rhs._offset, *((1, b_cols) if tb else (b_cols, 1)), k * n)
+    return m, n, k, batch, a, b
+
+
+def _t(op: Operand) -> Operand:
+    """The transposed view of `op`."""
+    return op._replace(rs=op.cs, cs=op.rs)
+
+
+def _into(out, dims, x: Operand, y: Operand, transposed: bool):
+    """out = X Y (m x n, inner k, per batch) into dense `out`, which holds (n x m) X Y
+    transposed when `transposed`: then out = Y^T X^T is computed instead."""
+    m, n, k, batch = dims
+    if transposed:
+        x, y, m, n = _t(y), _t(x), n, m
+    gemm(out.device, out._dt, m, n, k, x, y, Operand(out._buf, out._offset, n, 1, m * n),
+         batch=batch)
+
+
+def _product_forward(op, params, inputs, outputs):
+    m, n, k, batch, a, b = _operands(op, params, *inputs)
+    _into(outputs[0], (m, n, k, batch), a, b, False)
+
+
+def _product_backward(op):
+    """The gradients of dot / batch_dot as one op over (out_grad, lhs, rhs): with G the head
+    gradient, d op(A) = G op(B)^T and d op(B) = op(A)^T G, each stored transposed when that
+    input is."""
+    def infer_shape(params, shapes):
+        out = (_dot_shape if op == "dot" else _batch_dot_shape)(params, shapes[1:])[0]
+        if tuple(shapes[0]) != tuple(out):
+            raise MXNetError(f"_backward_{op}: out_grad has shape {tuple(shapes[0])}, but "
+                             f"{op} of lhs {tuple(shapes[1])} x rhs {tuple(shapes[2])} has "
+                             f"shape {out}")
+        return [tuple(shapes[1]), tuple(shapes[2])]
+
+    def forward(params, inputs, outputs):
+        grad, lhs, rhs = inputs
+        m, n, k, batch, a, b = _operands(op, params, lhs, rhs)
+        g = Operand(grad._buf, grad._offset, n, 1, m * n)
+        _into(outputs[0], (m, k, n, batch), g, _t(b), params["transpose_a"])
+        _into(outputs[1], (k, n, m, batch), _t(a), g, params["transpose_b"])
+
+    return register(OpDef(
+        f"_backward_{op}", inputs=("out_grad", "lhs", "rhs"), params=_DOT_PARAMS,
+        infer_shape=infer_shape, infer_type=lambda p, dts: [dts[1], dts[2]], forward=forward,
+        dtypes=FLOATS, num_outputs=2, doc=f"Gradients of {op} for lhs and rhs."))
+
+
+_product_backward("dot")
+_product_backward("batch_dot")
