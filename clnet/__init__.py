@@ -26,6 +26,8 @@ from .optimizer import lr_scheduler  # noqa: F401
 from . import initializer  # noqa: F401
 from . import initializer as init  # noqa: F401
 from . import metric  # noqa: F401
+from . import kvstore  # noqa: F401
+from . import kvstore as kv  # noqa: F401
 from . import io  # noqa: F401
 from . import callback  # noqa: F401
 from . import model  # noqa: F401

@@ -1,13 +1,18 @@
-"""Executor: a Symbol bound to arrays on one device, planned once at bind time.
+"""Executor: a Symbol bound to arrays, planned once at bind time, on one device or several.
 
 Bind infers every shape and dtype, appends the gradient graph (`autodiff.gradient`) when some
-argument needs a gradient, and plans the whole sequence once: topological schedule, chains of
-elementwise nodes fused into one generated kernel (`codegen.fusion`), and buffers of
-intermediates reused once their last reader has run. `forward`/`backward` replay the prepared
-launch list: no inference, lookup or host wait per call. Gradients reach the user's arrays
-through one helper, `_assign`, honouring grad_req write / add / null.
+argument needs a gradient, and plans the whole sequence once: where each node runs (`group2ctx`
+placement), topological schedule, chains of elementwise nodes on one device fused into one
+generated kernel (`codegen.fusion`), cross-device copies where a value is read on another
+device than its own, and buffers of intermediates reused per device once their last reader has
+run. `forward`/`backward` replay the prepared launch list: no inference, lookup or host wait per
+call. Gradients reach the user's arrays through one helper, `_assign`, honouring grad_req
+write / add / null. The copies themselves (asynchronous, ordered by OpenCL events between the
+devices' queues) are `ndarray.transfer`'s.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -30,6 +35,52 @@ def _assign(dst, req: str, src):
         src.copyto(dst)
 
 
+def _as_group2ctx(group2ctx) -> dict | None:
+    """`group2ctx` checked: {group name: Context}, or None when it places nothing."""
+    if not group2ctx:
+        return None
+    if not isinstance(group2ctx, dict):
+        raise MXNetError(f"bind: group2ctx must be a dict of group name -> Context, got "
+                         f"{type(group2ctx).__name__}")
+    for group, ctx in group2ctx.items():
+        if not isinstance(ctx, Context):
+            raise MXNetError(f"bind: group2ctx[{group!r}] must be a Context such as "
+                             f"mx.cpu(1), got {ctx!r}")
+    return dict(group2ctx)
+
+
+def _group_places(nodes, group2ctx) -> dict:
+    """id(node) -> its group's context, for every node carrying `__ctx_group__` (MXNet's
+    `mx.AttrScope(ctx_group=...)`); a group that group2ctx does not map is an error."""
+    if not group2ctx:
+        return {}
+    places = {}
+    for node in nodes:
+        group = node.attrs.get("__ctx_group__")
+        if group is None:
+            continue
+        if group not in group2ctx:
+            kind = "variable" if node.is_variable else "node"
+            raise MXNetError(f"bind: {kind} {node.name!r} is in ctx_group {group!r}, which "
+                             f"group2ctx does not map (it maps {sorted(group2ctx)}); add "
+                             f"{group!r}: <context> to group2ctx")
+        places[id(node)] = group2ctx[group]
+    return places
+
+
+def _inputs_of(group) -> list:
+    """The entries a group of nodes reads from outside itself, each once, in order."""
+    members = {id(n) for n in group}
+    seen, out = set(), []
+    for node in group:
+        for e in node.inputs:
+            e = tuple(e)
+            if id(e[0]) not in members and e not in seen:
+                seen.add(e)
+                out.append(e)
+    return out
+
+
 def _fusable(node: Node, shapes: dict, types: dict) -> bool:
     """An expression op whose operands all have its output's shape and dtype: it can be one
     statement of a fused kernel."""
@@ -47,7 +98,7 @@ def _fusable(node: Node, shapes: dict, types: dict) -> bool:
 
 
 class _Plan:
-    """The ordered launch list of one phase (forward or backward) plus memory statistics."""
+    """The ordered launch list of one phase (forward or backward)."""
 
     def __init__(self):
         self.steps = []  # callables enqueueing work, in order
@@ -58,12 +109,18 @@ class _Plan:
 
 
 class Executor:
-    """A bound symbol. Create it with `Symbol.bind` or `Symbol.simple_bind`."""
+    """A bound symbol. Create it with `Symbol.bind` or `Symbol.simple_bind`.
+
+    With `group2ctx`, nodes made under `mx.AttrScope(ctx_group=g)` run on `group2ctx[g]`,
+    nodes without a group on `ctx`, and each gradient node on the context of the forward node
+    it differentiates; arguments may live on any context and are copied where they are read.
+    """
 
     def __init__(self, symbol, ctx: Context, args, args_grad=None, grad_req="write",
-                 aux_states=None):
+                 aux_states=None, group2ctx=None):
         self._symbol = symbol
         self._ctx = ctx
+        self._group2ctx = _as_group2ctx(group2ctx)
         self.arg_names = symbol.list_arguments()
         self.aux_names = symbol.list_auxiliary_states()
         self.output_names = symbol.list_outputs()
@@ -102,9 +159,12 @@ class Executor:
             if a is not None and not isinstance(a, NDArray):
                 raise MXNetError(f"bind: {what}[{n!r}] must be an NDArray, got "
                                  f"{type(a).__name__}")
-            if a is not None and a.context != self._ctx:
+            # without group2ctx everything runs on ctx (as MXNet); with it, arrays may live
+            # anywhere and are copied to the devices that read them
+            if a is not None and self._group2ctx is None and a.context != self._ctx:
                 raise MXNetError(f"bind: {what}[{n!r}] is on {a.context}, the executor on "
-                                 f"{self._ctx}; move it with as_in_context()")
+                                 f"{self._ctx}; move it with as_in_context(), or bind with "
+                                 "group2ctx for a graph over several devices")
         return arrays
 
     def _reqs(self, grad_req) -> dict:
@@ -125,7 +185,7 @@ class Executor:
         heads = [tuple(h) for h in self._symbol._heads]
         nodes = topo_order(heads)
         variables = {n.name: n for n in nodes if n.is_variable}
-        values = {}  # entry -> NDArray
+        values = {}  # entry -> NDArray on the entry's own context
         for names, arrays in ((self.arg_names, self.arg_arrays),
                               (self.aux_names, self.aux_arrays)):
             for n, a in zip(names, arrays):
@@ -149,25 +209,89 @@ class Executor:
         types = infer_types(all_heads, known_types)
         self._check_bound_shapes(variables, shapes)
 
-        for g, h in zip(self._head_grad_nodes, heads):
-            if grad_entries:
-                values[(g, 0)] = empty(shapes[h], self._ctx, types[h])
         fwd_ids = {id(n) for n in nodes}
         all_nodes = [n for n in topo_order(all_heads) if not n.is_variable]
+        grad_of = {id(e[0]): w for w, e in zip(wrt, grad_entries) if e is not None}
+        place = self._place(nodes, all_nodes, variables, heads, grad_of)
+        for g, h in zip(self._head_grad_nodes, heads):
+            if grad_entries:
+                values[(g, 0)] = empty(shapes[h], place[id(g)], types[h])
         persistent = set(all_heads)
-        groups = self._fuse(all_nodes, shapes, types, persistent, fwd_ids)
-        self._memory = self._allocate(groups, shapes, types, values, persistent)
-        self._fwd = _Plan()
-        self._bwd = _Plan()
-        self.fused_kernels = 0
-        for group in groups:
-            plan = self._fwd if id(group[-1]) in fwd_ids else self._bwd
-            plan.steps.append(self._step(group, values, shapes, types))
-            self.fused_kernels += len(group) > 1
+        groups = self._fuse(all_nodes, shapes, types, persistent, fwd_ids, place)
+        items = self._schedule(groups, fwd_ids, place)
+        copies = {}  # (entry, context) -> NDArray: the entry's copy on another device
+        self._memory = self._allocate(items, shapes, types, values, copies, persistent, place)
+        self._plan(items, place, values, copies, shapes, types)
         self.outputs = [values[h] for h in heads]
         self._grad_values = [values[e] if e is not None else None for e in grad_entries]
         self._wrt_names = [w.name for w in wrt]
+        # a gradient computed on another device than its array: 'add' needs it there first
+        self._staging = {}
+        for name, g in zip(self._wrt_names, self._grad_values):
+            dst = self.grad_arrays[self.arg_names.index(name)]
+            if g is not None and g.context != dst.context and self._grad_req[name] == "add":
+                self._staging[name] = empty(g.shape, dst.context, g.dtype)
         self._values = values
+
+    def _place(self, nodes, all_nodes, variables, heads, grad_of) -> dict:
+        """id(node) -> the Context it runs on (a variable: where its array lives).
+
+        Forward ops run on their group's context, or the executor's without a group. A
+        gradient node runs where the forward node whose rule made it runs: that node is the
+        producer or a consumer of every forward value the gradient node reads, so of those
+        candidates the last in topological order is taken. A node reading no forward value
+        runs with the last reader of the argument whose gradient it is (a bias gradient
+        summing the head gradient), else with its first input (a rule's later step).
+        `grad_of` maps id(node) -> the argument whose gradient the node's output is."""
+        head_grads = [(g, h[0]) for g, h in zip(self._head_grad_nodes, heads)]
+        if self._group2ctx is None:
+            return {id(n): self._ctx for n in [*nodes, *all_nodes, *self._head_grad_nodes]}
+        place = _group_places(nodes, self._group2ctx)
+        for node in nodes:
+            if not node.is_variable:
+                place.setdefault(id(node), self._ctx)
+        for names, arrays in ((self.arg_names, self.arg_arrays),
+                              (self.aux_names, self.aux_arrays)):
+            for n, a in zip(names, arrays):
+                place[id(variables[n])] = a.context
+        self._check_aux_places(nodes, place)
+        for g, head in head_grads:
+            place[id(g)] = place[id(head)]
+        order = {id(n): i for i, n in enumerate(nodes)}
+        makers: dict = {}  # id(forward node) -> ids of the nodes whose rules may read it
+        for node in nodes:
+            if not node.is_variable:
+                makers.setdefault(id(node), set()).add(id(node))
+            for e in node.inputs:
+                makers.setdefault(id(e[0]), set()).add(id(node))
+        for node in all_nodes:
+            if id(node) in order:
+                continue
+            candidates = None
+            for e in node.inputs:
+                if id(e[0]) in order:
+                    found = makers.get(id(e[0]), set())
+                    candidates = found if candidates is None else candidates & found
+            if not candidates and id(node) in grad_of:
+                candidates = makers.get(id(grad_of[id(node)]))
+            if candidates:
+                place[id(node)] = place[max(candidates, key=order.__getitem__)]
+            else:
+                place[id(node)] = place[id(node.inputs[0][0])] if node.inputs else self._ctx
+        return place
+
+    def _check_aux_places(self, nodes, place):
+        """Auxiliary states are updated in place by the node reading them: no copy may stand
+        between them (MXNet forbids a mutable input across devices too)."""
+        aux = set(self.aux_names)
+        for node in nodes:
+            for e in node.inputs:
+                var = e[0]
+                if var.is_variable and var.name in aux and place[id(var)] != place[id(node)]:
+                    raise MXNetError(f"bind: auxiliary state {var.name!r} is on "
+                                     f"{place[id(var)]}, but node {node.name!r}, which updates "
+                                     f"it in place, runs on {place[id(node)]}; put the array "
+                                     f"on {place[id(node)]}")
 
     def _check_bound_shapes(self, variables, shapes):
         for names, arrays, what in ((self.arg_names, self.arg_arrays, "argument"),
@@ -183,10 +307,10 @@ class Executor:
                                  f"{self.arg_arrays[i].shape}")
 
     @staticmethod
-    def _fuse(nodes, shapes, types, persistent, fwd_ids) -> list:
+    def _fuse(nodes, shapes, types, persistent, fwd_ids, place) -> list:
         """Groups of nodes, one launch each, in schedule order. A fusable node joins its only
-        consumer's group when that consumer is fusable too, in the same phase, and the node's
-        output is needed nowhere else."""
+        consumer's group when that consumer is fusable too, on the same device, in the same
+        phase, and the node's output is needed nowhere else."""
         consumers: dict = {}
         for node in nodes:
             for e in node.inputs:
@@ -207,6 +331,7 @@ class Executor:
                     if (producer.is_variable or id(producer) in group_of or e in persistent
                             or len(consumers.get(e, ())) != 1
                             or (id(producer) in fwd_ids) != (id(node) in fwd_ids)
+                            or place[id(producer)] != place[id(node)]
                             or not _fusable(producer, shapes, types)):
                         continue
                     group_of[id(producer)] = group
@@ -223,68 +348,145 @@ class Executor:
         groups.sort(key=lambda g: order[id(g[-1])])
         return groups
 
-    def _allocate(self, groups, shapes, types, values, persistent) -> dict:
-        """Arrays for every group output: persistent ones of their own, intermediates in
-        shared slots, a slot reused once its entry's last reader has run (best fit by size).
-        Returns the byte statistics."""
+    @staticmethod
+    def _schedule(groups, fwd_ids, place) -> list:
+        """The launch list: (phase, item) pairs, phase 0 forward and 1 backward, an item
+        ("run", group) or ("copy", entry, context). A value read on another device than its
+        own is copied there once, right after its producer when its first reader there runs
+        in the same phase (the copy overlaps the producer's later work), else at the start of
+        that reader's phase (arguments, head gradients, forward values the backward pass
+        reads)."""
+        def phase(group):
+            return 0 if id(group[-1]) in fwd_ids else 1
+        produced = {id(g[-1]): phase(g) for g in groups}
+        needed: dict = {}  # (entry, context) -> phase of its first reader there
+        for group in groups:
+            ctx = place[id(group[-1])]
+            for e in _inputs_of(group):
+                if place[id(e[0])] != ctx:
+                    needed.setdefault((e, ctx), phase(group))
+        after: dict = {}
+        first = ([], [])
+        for (e, ctx), p in needed.items():
+            if produced.get(id(e[0])) == p:
+                after.setdefault(id(e[0]), []).append(("copy", e, ctx))
+            else:
+                first[p].append(("copy", e, ctx))
+        items = []
+        for p in (0, 1):
+            items += [(p, c) for c in first[p]]
+            for group in groups:
+                if phase(group) == p:
+                    items.append((p, ("run", group)))
+                    items += [(p, c) for c in after.get(id(group[-1]), ())]
+        return items
+
+    def _allocate(self, items, shapes, types, values, copies, persistent, place) -> dict:
+        """Arrays for every group output and copy: persistent ones of their own,
+        intermediates in shared slots of their device, a slot reused once its value's last
+        reader has run (best fit by size). Returns the byte statistics."""
         from .ndarray.ndarray import NDArray, empty
         from .runtime import Buffer, get_device
-        last_use = {}
-        for i, group in enumerate(groups):
-            members = {id(n) for n in group}
-            for node in group:
-                for e in node.inputs:
-                    if id(e[0]) not in members:
-                        last_use[tuple(e)] = i
-        slots, free, assign = [], [], {}
-        naive = 0
-        for i, group in enumerate(groups):
-            out = group[-1]
-            for k in range(out.num_outputs):
-                e = (out, k)
-                nbytes = prod(shapes[e]) * types[e].np.itemsize
-                if e in persistent or e in values:
-                    continue
-                naive += nbytes
-                fits = [s for s in free if slots[s] >= nbytes]
-                if fits:
-                    s = min(fits, key=lambda s: slots[s])
-                    free.remove(s)
-                else:
-                    s = len(slots)
-                    slots.append(nbytes)
-                assign[e] = s
-            members = {id(n) for n in group}
-            for node in group:
-                for e in node.inputs:
-                    e = tuple(e)
-                    if id(e[0]) not in members and last_use.get(e) == i and e in assign:
-                        free.append(assign[e])
-        device = get_device(self._ctx)
-        buffers = [Buffer(device, max(n, 1)) for n in slots]
-        for group in groups:
-            out = group[-1]
-            for k in range(out.num_outputs):
-                e = (out, k)
-                if e in values:
-                    continue
-                if e in assign:
-                    values[e] = NDArray(buffers[assign[e]], 0, shapes[e], types[e], self._ctx)
-                else:
-                    values[e] = empty(shapes[e], self._ctx, types[e])
-        return {"planned_bytes": sum(slots), "naive_bytes": naive}
 
-    def _step(self, group, values, shapes, types):
-        """A closure enqueueing one group: the op's forward, or one fused kernel."""
+        def reads(item):
+            if item[0] == "copy":
+                return [(item[1], place[id(item[1][0])])]
+            ctx = place[id(item[1][-1])]
+            return [(e, ctx) for e in _inputs_of(item[1])]
+
+        def writes(item):
+            if item[0] == "copy":
+                return [(item[1], item[2])]
+            out = item[1][-1]
+            return [((out, k), place[id(out)]) for k in range(out.num_outputs)]
+
+        last_use = {}
+        for i, (_, item) in enumerate(items):
+            for key in reads(item):
+                last_use[key] = i
+        slots: dict = {}  # context -> slot sizes in bytes
+        free: dict = {}  # context -> free slot indices
+        assign = {}
+        naive = 0
+        for i, (_, item) in enumerate(items):
+            for key in writes(item):
+                e, ctx = key
+                if place[id(e[0])] == ctx and (e in persistent or e in values):
+                    continue
+                nbytes = prod(shapes[e]) * types[e].np.itemsize
+                naive += nbytes
+                sizes, avail = slots.setdefault(ctx, []), free.setdefault(ctx, [])
+                fits = [s for s in avail if sizes[s] >= nbytes]
+                if fits:
+                    s = min(fits, key=sizes.__getitem__)
+                    avail.remove(s)
+                else:
+                    s = len(sizes)
+                    sizes.append(nbytes)
+                assign[key] = s
+            for key in reads(item):
+                if last_use.get(key) == i and key in assign:
+                    free[key[1]].append(assign[key])
+        buffers = {ctx: [Buffer(get_device(ctx), max(n, 1)) for n in sizes]
+                   for ctx, sizes in slots.items()}
+        for _, item in items:
+            for key in writes(item):
+                e, ctx = key
+                home = place[id(e[0])] == ctx
+                if home and e in values:
+                    continue
+                if key in assign:
+                    array = NDArray(buffers[ctx][assign[key]], 0, shapes[e], types[e], ctx)
+                else:
+                    array = empty(shapes[e], ctx, types[e])
+                if home:
+                    values[e] = array
+                else:
+                    copies[key] = array
+        return {"planned_bytes": sum(sum(s) for s in slots.values()), "naive_bytes": naive,
+                "devices": {str(ctx): sum(sizes) for ctx, sizes in slots.items()}}
+
+    def _plan(self, items, place, values, copies, shapes, types):
+        """The forward and backward launch lists from the scheduled items, with the listing
+        `debug_str` prints."""
+        self._fwd = _Plan()
+        self._bwd = _Plan()
+        self.fused_kernels = 0
+        self.cross_device_copies = 0
+        self._listing = []
+        for phase, item in items:
+            plan = self._fwd if phase == 0 else self._bwd
+            what = ("forward", "backward")[phase]
+            if item[0] == "copy":
+                _, e, ctx = item
+                plan.steps.append(functools.partial(values[e].copyto, copies[(e, ctx)]))
+                self.cross_device_copies += 1
+                self._listing.append(f"{what:9}copy {e[0].output_name(e[1])} from "
+                                     f"{place[id(e[0])]} to {ctx}")
+                continue
+            group = item[1]
+            ctx = place[id(group[-1])]
+            self._listing.append(f"{what:9}{ctx}: " + " + ".join(
+                f"{n.name} ({n.op.name})" for n in group))
+
+            def value(e, ctx=ctx):
+                e = tuple(e)
+                return values[e] if place[id(e[0])] == ctx else copies[(e, ctx)]
+            plan.steps.append(self._step(group, value, values, shapes, types))
+            self.fused_kernels += len(group) > 1
+
+    def _step(self, group, value, values, shapes, types):
+        """A closure enqueueing one group: the op's forward, or one fused kernel. `value(e)`
+        is entry e on the group's device (the value itself or its copy there)."""
         if len(group) == 1:
             node = group[0]
             op, params = node.op, node.params
-            ins = [values[tuple(e)] for e in node.inputs]
+            ins = [value(e) for e in node.inputs]
             outs = [values[(node, k)] for k in range(node.num_outputs)]
             return lambda: op.forward(params, ins, outs)
-        return self._fused_step(group, values, shapes, types)
+        return self._fused_step(group, value, values, types)
 
-    def _fused_step(self, group, values, shapes, types):
+    def _fused_step(self, group, value, values, types):
         from .codegen import fusion
         from .ops.elemwise import _expr_for
         members = {id(n): j for j, n in enumerate(group)}
@@ -299,7 +501,7 @@ class Executor:
                 else:
                     if e not in index:
                         index[e] = len(inputs)
-                        inputs.append(values[e])
+                        inputs.append(value(e))
                     operands.append(("in", index[e]))
             scalars = tuple(node.params[n] for n in node.op.extra.get("scalars", ()))
             steps.append(fusion.Step(_expr_for(node.op, types[(node, 0)]), tuple(operands),
@@ -313,7 +515,7 @@ class Executor:
         for x in inputs:
             args += [x._buf.cl_buffer, np.int64(x._offset)]
         buffers = [out._buf] + [x._buf for x in inputs]
-        gsize = max(64, -(-(-(-n // 4)) // 64) * 64)
+        gsize = max(64, -(-((n + 3) // 4) // 64) * 64)  # 4 elements per work-item
         if n == 0:
             return lambda: None
         return lambda: device.enqueue(knl, (gsize,), (64,), args, buffers)
@@ -332,10 +534,11 @@ class Executor:
             self._fwd.run()
         return self.outputs
 
-    def _load(self, dst, value, name):
+    @staticmethod
+    def _load(dst, value, name):
         from .ndarray.ndarray import NDArray, array
         if not isinstance(value, NDArray):
-            value = array(np.asarray(value), ctx=self._ctx, dtype=dst.dtype)
+            value = array(np.asarray(value), ctx=dst.context, dtype=dst.dtype)
         if value.shape != dst.shape:
             raise MXNetError(f"forward: {name!r} has shape {value.shape}, the executor was "
                              f"bound with {dst.shape}; use reshape() for new shapes")
@@ -376,6 +579,8 @@ class Executor:
                 if self._grad_req[name] == "write":
                     self.grad_arrays[i][:] = 0
                 continue
+            if name in self._staging:
+                g = g.copyto(self._staging[name])
             _assign(self.grad_arrays[i], self._grad_req[name], g)
 
     # -- views ----------------------------------------------------------------------------------
@@ -395,9 +600,17 @@ class Executor:
     def output_dict(self) -> dict:
         return dict(zip(self.output_names, self.outputs))
 
+    def debug_str(self) -> str:
+        """The launch list, one line per launch or cross-device copy in order (phase, device,
+        node names and ops; a fused group joins its nodes with '+'), then the planned bytes
+        of intermediates per device."""
+        memory = ", ".join(f"{c} {b} bytes" for c, b in self._memory["devices"].items())
+        return "\n".join(self._listing + [f"intermediates: {memory or 'none'}"])
+
     @property
     def memory_plan(self) -> dict:
-        """Bytes of intermediates: planned (with buffer reuse) and naive (one per entry)."""
+        """Bytes of intermediates: planned (with buffer reuse), naive (one per entry), and
+        planned per device (`devices`, by context name)."""
         return dict(self._memory)
 
     def copy_params_from(self, arg_params, aux_params=None, allow_extra_params=False):
@@ -427,27 +640,32 @@ class Executor:
         shapes.update({k: tuple(v) for k, v in kwargs.items()})
         new = simple_bind(self._symbol, self._ctx, grad_req=self._grad_req,
                           type_dict={n: a.dtype for n, a in zip(self.arg_names,
-                                                                 self.arg_arrays)}, **shapes)
+                                                                 self.arg_arrays)},
+                          group2ctx=self._group2ctx, **shapes)
         for old, fresh in ((self.arg_arrays, new.arg_arrays), (self.aux_arrays, new.aux_arrays),
                            (self.grad_arrays, new.grad_arrays)):
             for i, (a, b) in enumerate(zip(old, fresh)):
                 if a is not None and b is not None and a.shape == b.shape:
                     fresh[i] = a
         return Executor(self._symbol, self._ctx, new.arg_arrays, new.grad_arrays,
-                        self._grad_req, new.aux_arrays)
+                        self._grad_req, new.aux_arrays, self._group2ctx)
+
 
 
 def bind(symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
          group2ctx=None, shared_exec=None):
-    """`Symbol.bind`: an Executor over the given arrays."""
-    return Executor(symbol, Context(ctx), args, args_grad, grad_req, aux_states)
+    """`Symbol.bind`: an Executor over the given arrays; with `group2ctx` ({ctx_group name:
+    Context}) the arrays may live on any context."""
+    return Executor(symbol, Context(ctx), args, args_grad, grad_req, aux_states, group2ctx)
 
 
 def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
                 group2ctx=None, shared_arg_names=None, shared_exec=None, shared_buffer=None,
                 **kwargs):
     """`Symbol.simple_bind`: allocate arguments (and gradients, auxiliary states) from the
-    given input shapes, then bind."""
+    given input shapes, then bind. With `group2ctx`, an argument is allocated on its
+    variable's group context (`ctx` without a group), its gradient beside it, and an
+    auxiliary state on the context of the node that updates it."""
     from .ndarray.creation import zeros
     ctx = Context(ctx)
     arg_shapes, _, aux_shapes = symbol.infer_shape(**kwargs)
@@ -464,9 +682,27 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
         arg_types, _, aux_types = symbol.infer_type(**{**defaults, **types})
     if arg_types is None:
         raise MXNetError(f"simple_bind: cannot infer every dtype from {types}")
-    args = [zeros(s, ctx, t) for s, t in zip(arg_shapes, arg_types)]
+    arg_ctx, aux_ctx = _home_contexts(symbol, ctx, _as_group2ctx(group2ctx))
+    args = [zeros(s, c, t) for s, t, c in zip(arg_shapes, arg_types, arg_ctx)]
     reqs = grad_req if isinstance(grad_req, dict) else {n: grad_req for n in names}
-    grads = {n: zeros(s, ctx, t) for n, s, t in zip(names, arg_shapes, arg_types)
+    grads = {n: zeros(s, c, t) for n, s, t, c in zip(names, arg_shapes, arg_types, arg_ctx)
              if reqs.get(n, "null") != "null"}
-    aux = [zeros(s, ctx, t) for s, t in zip(aux_shapes, aux_types)]
-    return Executor(symbol, ctx, args, grads, grad_req, aux)
+    aux = [zeros(s, c, t) for s, t, c in zip(aux_shapes, aux_types, aux_ctx)]
+    return Executor(symbol, ctx, args, grads, grad_req, aux, group2ctx)
+
+
+def _home_contexts(symbol, ctx: Context, group2ctx) -> tuple:
+    """Where simple_bind allocates each argument and auxiliary state (lists in
+    list_arguments / list_auxiliary_states order)."""
+    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
+    if group2ctx is None:
+        return [ctx] * len(arg_names), [ctx] * len(aux_names)
+    nodes = topo_order([tuple(h) for h in symbol._heads])
+    places = _group_places(nodes, group2ctx)
+    home = {n.name: places.get(id(n), ctx) for n in nodes if n.is_variable}
+    aux = set(aux_names)
+    for node in reversed(nodes):  # the first reader wins
+        for e in node.inputs:
+            if e[0].is_variable and e[0].name in aux:
+                home[e[0].name] = places.get(id(node), ctx)
+    return [home[n] for n in arg_names], [home[n] for n in aux_names]

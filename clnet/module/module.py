@@ -1,18 +1,49 @@
 """Module: a symbol bound for training on one or more devices, with its parameters and
 optimizer (MXNet's `mx.mod.Module`).
 
-Owns parameter initialisation and transfer, gradient aggregation across devices (summed on the
-first device, updated there and copied back, as MXNet's 'local' kvstore does) and the
-optimizer's updates. Executors are the executor group's; the training loop is BaseModule's.
+Owns parameter initialisation and transfer and how updates run, as MXNet's Module does: with
+a kvstore ('local', 'device', 'dist_sync', ... or a KVStore) gradients are summed by the store,
+which also runs the optimizer when `update_on_kvstore` (weights pulled back to every device),
+else every device runs the optimizer on the summed gradient. One device and a local kvstore
+name need no store. Executors are the executor group's; the training loop is BaseModule's;
+summing and the optimizer on the store are `clnet.kvstore`'s.
 """
 from __future__ import annotations
 
 import logging
+import warnings
 
-from ..base import MXNetError
+from ..base import MXNetError, env_int
 from ..context import Context, cpu
 from .base_module import BaseModule
 from .executor_group import ExecutorGroup
+
+
+def _create_kvstore(kvstore, num_device: int, arg_params: dict):
+    """(KVStore or None, update_on_kvstore) for Module's `kvstore` argument, as MXNet's
+    `model._create_kvstore`: a local type on one device needs no store; a local store keeps
+    the updates on the devices when a parameter exceeds 16M elements; CLNET_UPDATE_ON_KVSTORE=0
+    keeps them there always."""
+    from .. import kvstore as kvs
+    update_on_kvstore = env_int("CLNET_UPDATE_ON_KVSTORE", 1) != 0
+    if kvstore is None:
+        kv = None
+    elif isinstance(kvstore, kvs.KVStore):
+        kv = kvstore
+    elif isinstance(kvstore, str):
+        if num_device == 1 and "dist" not in kvstore:
+            kv = None
+        else:
+            kv = kvs.create(kvstore)
+            if kvstore == "local" and arg_params and max(
+                    v.size for v in arg_params.values()) > 1024 * 1024 * 16:
+                update_on_kvstore = False
+    else:
+        raise MXNetError(f"Module: kvstore must be a KVStore, a str or None, got "
+                         f"{type(kvstore).__name__}")
+    if kv is None:
+        return None, False
+    return kv, update_on_kvstore and kv.is_capable(kv.OPTIMIZER)
 
 
 def _as_descs(shapes, default_names=()):
@@ -58,6 +89,9 @@ class Module(BaseModule):
         self._group = None
         self._optimizer = None
         self._updater = None
+        self._kvstore = None
+        self._update_on_kvstore = False
+        self._compression_params = compression_params
         self._data_shapes = self._label_shapes = None
 
     # -- properties ---------------------------------------------------------------------------
@@ -162,6 +196,9 @@ class Module(BaseModule):
                 value.copyto(ex.arg_dict[name])
             for name, value in self._aux_params.items():
                 value.copyto(ex.aux_dict[name])
+        if self._update_on_kvstore:
+            for name, value in self._arg_params.items():
+                self._kvstore._assign(name, value)  # the store's weights are the ones updated
 
     def get_params(self):
         """(arg_params, aux_params) as arrays on cpu(0), synced from the first device."""
@@ -183,24 +220,86 @@ class Module(BaseModule):
     # -- optimizer ------------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        """Set up the optimizer and how updates run.
+
+        Parameters
+        ----------
+        kvstore : str, KVStore or None
+            'local', 'device', 'dist_sync', 'dist_device_sync' or a KVStore: gradients are
+            summed by the store, which also runs the optimizer when update_on_kvstore (the
+            default; CLNET_UPDATE_ON_KVSTORE=0 turns it off). None: no store; each device
+            updates its copy with its own gradient (as in MXNet, copies then drift apart).
+        optimizer : str or Optimizer
+        optimizer_params : dict or pairs
+            For an optimizer name; rescale_grad defaults to 1 / (batch size x workers of a
+            dist_sync store).
+        """
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
+        if not self.binded or not self.params_initialized:
+            raise MXNetError("init_optimizer: call bind() and init_params() first")
         from .. import optimizer as opt
+        kv, update_on_kvstore = _create_kvstore(kvstore, len(self._contexts),
+                                                self._arg_params)
+        batch = self._data_shapes[0].shape[0]
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
+            batch *= kv.num_workers
+        rescale_grad = 1.0 / batch
+        ndev = len(self._contexts)
+        if update_on_kvstore:
+            idx2name = dict(enumerate(self._param_names))
+        else:
+            idx2name = {i * ndev + k: name for i, name in enumerate(self._param_names)
+                        for k in range(ndev)}
         if isinstance(optimizer, str):
             params = dict(optimizer_params)
-            batch = self._data_shapes[0].shape[0]
-            params.setdefault("rescale_grad", 1.0 / batch)
-            idx2name = dict(enumerate(self._param_names))
+            params.setdefault("rescale_grad", rescale_grad)
             optimizer = opt.create(optimizer, sym=self._symbol, param_idx2name=idx2name,
                                    **params)
+        elif isinstance(optimizer, opt.Optimizer):
+            if optimizer.rescale_grad != rescale_grad:
+                warnings.warn(f"Optimizer created manually outside Module but rescale_grad is "
+                              f"not normalized to 1.0/batch_size/num_workers "
+                              f"({optimizer.rescale_grad} vs. {rescale_grad}). Is this "
+                              "intended?", stacklevel=2)
+            if not optimizer.idx2name:
+                optimizer.idx2name = idx2name.copy()
+        else:
+            raise MXNetError(f"init_optimizer: optimizer must be a name or an "
+                             f"mx.optimizer.Optimizer, got {type(optimizer).__name__}")
         self._optimizer = optimizer
-        self._updater = opt.get_updater(optimizer)
+        self._kvstore = kv
+        self._update_on_kvstore = update_on_kvstore
+        self._updater = None
+        if kv is not None:
+            if self._compression_params:
+                kv.set_gradient_compression(self._compression_params)
+            if update_on_kvstore:
+                kv.set_optimizer(optimizer)
+            self._initialize_kvstore()
+        if not update_on_kvstore:
+            self._updater = opt.get_updater(optimizer)
         self.optimizer_initialized = True
         states = getattr(self, "_preload_opt_states", None)
         if states:
             self.load_optimizer_states(states)
             self._preload_opt_states = None
+
+    def _param_arrays(self, names, which="arg_dict"):
+        """For each name, its array on every device (the group's param/grad arrays)."""
+        return [[getattr(ex, which)[name] for ex in self._group.execs] for name in names]
+
+    def _initialize_kvstore(self):
+        """Key each parameter by name in the store, initialised from the first device's copy
+        (worker 0's, in a distributed store), and pull that value to every device, so all
+        devices and workers start equal."""
+        names = self._param_names
+        if not names:
+            return
+        first = self._group.execs[0].arg_dict
+        self._kvstore.init(list(names), [first[n] for n in names])
+        self._kvstore.pull(list(names), out=self._param_arrays(names))
 
     # -- computation ----------------------------------------------------------------------------
     def forward(self, data_batch, is_train=None):
@@ -249,20 +348,27 @@ class Module(BaseModule):
         self._group.backward(out_grads)
 
     def update(self):
-        """Sum gradients over devices on the first, update there, copy weights back."""
+        """Apply the optimizer to the gradients of the last backward: through the kvstore
+        (summed over devices and workers; updated on the store and pulled back when
+        update_on_kvstore, else summed back into each device's gradient and updated there)."""
         if not self.optimizer_initialized:
             raise MXNetError("update: call init_optimizer() first")
-        execs = self._group.execs
-        main = execs[0]
-        for index, name in enumerate(self._param_names):
-            grad = main.grad_dict.get(name)
-            if grad is None:
-                continue
-            for ex in execs[1:]:
-                grad += ex.grad_dict[name].as_in_context(main._ctx)
-            self._updater(index, grad, main.arg_dict[name])
-            for ex in execs[1:]:
-                main.arg_dict[name].copyto(ex.arg_dict[name])
+        first = self._group.execs[0].grad_dict
+        indexed = [(i, n) for i, n in enumerate(self._param_names) if first.get(n) is not None]
+        if not indexed:
+            return
+        names = [n for _, n in indexed]
+        grads = self._param_arrays(names, "grad_dict")
+        weights = self._param_arrays(names)
+        if self._update_on_kvstore:
+            self._kvstore.pushpull(names, grads, out=weights)
+            return
+        if self._kvstore is not None:
+            self._kvstore.pushpull(names, grads)
+        ndev = len(self._group.execs)
+        for (index, _), grad_list, weight_list in zip(indexed, grads, weights):
+            for k, (g, w) in enumerate(zip(grad_list, weight_list)):
+                self._updater(index * ndev + k, g, w)
 
     def get_outputs(self, merge_multi_context=True):
         return self._group.get_outputs(merge_multi_context)
@@ -285,18 +391,23 @@ class Module(BaseModule):
             self.save_optimizer_states(f"{prefix}-{epoch:04d}.states")
 
     def save_optimizer_states(self, fname):
-        import os
-        import tempfile
-        data = self._updater.get_states()
-        folder = os.path.dirname(os.path.abspath(fname))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, fname)
+        """Write the optimizer states (the kvstore's when it runs the optimizer) atomically."""
+        if not self.optimizer_initialized:
+            raise MXNetError("save_optimizer_states: call init_optimizer() first")
+        if self._update_on_kvstore:
+            self._kvstore.save_optimizer_states(fname)
+        else:
+            from ..kvstore.kvstore import write_atomic
+            write_atomic(fname, self._updater.get_states())
 
     def load_optimizer_states(self, fname):
-        with open(fname, "rb") as f:
-            self._updater.set_states(f.read())
+        if not self.optimizer_initialized:
+            raise MXNetError("load_optimizer_states: call init_optimizer() first")
+        if self._update_on_kvstore:
+            self._kvstore.load_optimizer_states(fname)
+        else:
+            with open(fname, "rb") as f:
+                self._updater.set_states(f.read())
 
     def save_params(self, fname):
         from ..ndarray import save
