@@ -54,7 +54,7 @@ def parse_ctx(text: str):
     return [mx.Context(kind, i) for i in ids]
 
 
-def digits_iters(batch_size, image, seed=42):
+def digits_iters(batch_size, image, seed=42, part_index=0, num_parts=1):
     from clnet.data import load_digits
     x, y = load_digits()
     order = np.random.RandomState(seed).permutation(len(x))
@@ -62,12 +62,15 @@ def digits_iters(batch_size, image, seed=42):
     if image:
         x = x.reshape(-1, 1, 8, 8)
     split = int(len(x) * 0.8)
-    train = mx.io.NDArrayIter(x[:split], y[:split], batch_size, shuffle=True)
+    # each distributed worker trains on its own equal share of the training rows
+    share = split // num_parts
+    rows = slice(part_index * share, (part_index + 1) * share)
+    train = mx.io.NDArrayIter(x[:split][rows], y[:split][rows], batch_size, shuffle=True)
     val = mx.io.NDArrayIter(x[split:], y[split:], batch_size)
     return train, val
 
 
-def mnist_iters(data_dir, batch_size, image):
+def mnist_iters(data_dir, batch_size, image, part_index=0, num_parts=1):
     def path(name):
         for candidate in (name, name + ".gz"):
             if os.path.exists(os.path.join(data_dir, candidate)):
@@ -75,7 +78,8 @@ def mnist_iters(data_dir, batch_size, image):
         raise SystemExit(f"{name}(.gz) not found in {data_dir}")
     train = mx.io.MNISTIter(image=path("train-images-idx3-ubyte"),
                             label=path("train-labels-idx1-ubyte"), batch_size=batch_size,
-                            shuffle=True, flat=not image)
+                            shuffle=True, flat=not image, part_index=part_index,
+                            num_parts=num_parts)
     val = mx.io.MNISTIter(image=path("t10k-images-idx3-ubyte"),
                           label=path("t10k-labels-idx1-ubyte"), batch_size=batch_size,
                           flat=not image)
@@ -100,23 +104,27 @@ def main(argv=None):
     image = args.network == "lenet"
     if args.lr is None:
         args.lr = 0.05 if image else 0.1
+    kv = mx.kv.create(args.kv_store)
+    part = {"part_index": kv.rank, "num_parts": kv.num_workers}
     if args.data_dir:
-        train, val = mnist_iters(args.data_dir, args.batch_size, image)
+        train, val = mnist_iters(args.data_dir, args.batch_size, image, **part)
         net = mlp() if not image else lenet()
     else:
-        train, val = digits_iters(args.batch_size, image, args.seed)
+        train, val = digits_iters(args.batch_size, image, args.seed, **part)
         net = mlp() if not image else lenet(small=True)
     ctx = parse_ctx(args.ctx)
     mod = mx.mod.Module(net, context=ctx)
     tic = time.time()
     mod.fit(train, eval_data=val, num_epoch=args.epochs, optimizer="sgd",
             optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4},
-            initializer=mx.init.Xavier(magnitude=2.0), kvstore=args.kv_store,
+            initializer=mx.init.Xavier(magnitude=2.0), kvstore=kv,
             batch_end_callback=mx.callback.Speedometer(args.batch_size, 50))
     seconds = time.time() - tic
     acc = dict(mod.score(val, "acc"))["accuracy"]
     print(f"final validation accuracy: {acc:.4f} ({args.network}, {args.epochs} epochs, "
           f"{seconds / args.epochs:.2f} s/epoch)")
+    if kv.rank != 0:
+        return 0  # worker 0 checks the checkpoint for everyone
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, args.network)
         mod.save_checkpoint(prefix, args.epochs)
