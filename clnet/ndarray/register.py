@@ -58,18 +58,6 @@ def make_function(name: str, op: registry.OpDef):
 
 
 def populate(namespace: dict):
-    """Add every registered op (public names only) to `namespace` and as NDArray methods."""
-    for name, op in registry.all_ops().items():
-        fn = make_function(name, op)
-        namespace.setdefault(name, fn)
-        if not name.startswith("_") and not hasattr(NDArray, name) and (
-                op.variadic or callable(op.inputs) or op.inputs):
-            setattr(NDArray, name, _method(fn))
-
-
-def _method(fn):
-    def method(self, *args, **kwargs):
-        return fn(self, *args, **kwargs)
-    method.__name__ = fn.__name__
-    method.__doc__ = fn.__doc__
-    return method
+    """Add every registered op (names and aliases) to `namespace`, and the public ones that
+    take an input as fluent NDArray methods."""
+    registry.populate_namespace(namespace, NDArray, make_function)

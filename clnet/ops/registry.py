@@ -209,3 +209,23 @@ def all_ops() -> dict:
     from . import load_all
     load_all()
     return dict(_REGISTRY)
+
+
+def populate_namespace(namespace: dict, cls, make_function):
+    """Fill a frontend namespace (mx.nd, mx.sym) with `make_function(name, op)` for every op
+    and alias, and give `cls` a fluent method for each public op taking an input
+    (`x.sum(axis=1)`). Both frontends generate themselves through this one loop."""
+    for name, op in all_ops().items():
+        fn = make_function(name, op)
+        namespace.setdefault(name, fn)
+        if not name.startswith("_") and not hasattr(cls, name) and (
+                op.variadic or callable(op.inputs) or op.inputs):
+            setattr(cls, name, _fluent(fn))
+
+
+def _fluent(fn):
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method

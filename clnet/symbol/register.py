@@ -59,17 +59,4 @@ def make_function(op_name: str, op: registry.OpDef):
 def populate(namespace: dict):
     """Add every registered op (names and aliases) to `namespace`, and the public ones that
     take an input as fluent Symbol methods (`x.sum(axis=1)`)."""
-    for name, op in registry.all_ops().items():
-        fn = make_function(name, op)
-        namespace.setdefault(name, fn)
-        if not name.startswith("_") and not hasattr(Symbol, name) and (
-                op.variadic or callable(op.inputs) or op.inputs):
-            setattr(Symbol, name, _method(fn))
-
-
-def _method(fn):
-    def method(self, *args, **kwargs):
-        return fn(self, *args, **kwargs)
-    method.__name__ = fn.__name__
-    method.__doc__ = fn.__doc__
-    return method
+    registry.populate_namespace(namespace, Symbol, make_function)
