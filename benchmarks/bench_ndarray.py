@@ -43,12 +43,17 @@ def synced(fn):
     return run
 
 
-def _rate(seconds, work: float):
-    """work / seconds, or the error text when the framework could not run it."""
+def _attempt(figure):
+    """figure(), or the error text when the framework could not produce it."""
     try:
-        return work / seconds()
+        return figure()
     except (Exception, SystemExit) as err:  # a missing op, a wrong result, a driver problem
         return f"{type(err).__name__}: {err}".splitlines()[0][:120]
+
+
+def _rate(seconds, work: float):
+    """work / seconds, or the error text when the framework could not run it."""
+    return _attempt(lambda: work / seconds())
 
 
 def _measure(fn, repeats, warmup, work: float, check=None):
@@ -113,27 +118,42 @@ def bench_dot(n, ctx, repeats) -> dict:
 
 
 def _cell(value) -> str:
-    return f"{value:.1f}" if isinstance(value, float) else "n/a"
+    """A figure; '-' where the framework was not run, 'n/a' where it failed."""
+    if not isinstance(value, float):
+        return "-" if value is None else "n/a"
+    return f"{value:.0f}" if value >= 1000 else f"{value:.1f}" if value >= 10 else f"{value:#.3g}"
 
 
-def _ratio(a, b) -> str:
-    return f"{a / b:.2f}" if isinstance(a, float) and isinstance(b, float) and b else "-"
+LOWER_IS_BETTER = ("ms", "s")
+
+
+def _ratio(a, b, unit: str = "") -> str:
+    """clnet's speed over the peer's: a / b, or b / a for times."""
+    if not (isinstance(a, float) and isinstance(b, float) and a and b):
+        return "-"
+    return f"{b / a:.2f}" if unit in LOWER_IS_BETTER else f"{a / b:.2f}"
 
 
 def format_table(rows: list, peers: list) -> str:
-    """rows: (workload, unit, {framework: figure or error text})."""
-    head = ["workload", "unit", "clnet"] + peers + [f"clnet/{p}" for p in peers]
+    """rows: (workload, unit, {framework: figure or error text}[, target text]). Ratios are
+    clnet's speed over each peer's (for time units, the peer's time over clnet's)."""
+    targets = any(len(r) > 3 for r in rows)
+    head = (["workload", "unit", "clnet"] + peers + [f"clnet/{p}" for p in peers]
+            + (["target"] if targets else []))
     table = [head]
     notes = []
-    for name, unit, figures in rows:
+    for row in rows:
+        name, unit, figures = row[:3]
         table.append([name, unit, _cell(figures.get("clnet"))]
                      + [_cell(figures.get(p)) for p in peers]
-                     + [_ratio(figures.get("clnet"), figures.get(p)) for p in peers])
+                     + [_ratio(figures.get("clnet"), figures.get(p), unit) for p in peers]
+                     + ([row[3] if len(row) > 3 else ""] if targets else []))
         notes += [f"{name} / {fw}: {v}" for fw, v in figures.items() if isinstance(v, str)]
     widths = [max(len(r[c]) for r in table) for c in range(len(head))]
-    lines = ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
-                       for c, (cell, w) in enumerate(zip(r, widths))) for r in table]
-    lines.insert(1, "-" * len(lines[0]))
+    last = len(head) - 1 if targets else len(head)
+    lines = ["  ".join(cell.ljust(w) if c < 2 or c == last else cell.rjust(w)
+                       for c, (cell, w) in enumerate(zip(r, widths))).rstrip() for r in table]
+    lines.insert(1, "-" * max(len(line) for line in lines))
     return "\n".join(lines + (["", "n/a:"] + ["  " + n for n in notes] if notes else []))
 
 
