@@ -149,7 +149,24 @@ class DataIter:
         """How many rows at the end of the current batch are padding."""
 
 
-class ResizeIter(DataIter):
+class CurrentBatchIter(DataIter):
+    """A DataIter whose getters read the batch it holds in `current_batch` (the wrappers:
+    ResizeIter, PrefetchingIter)."""
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(CurrentBatchIter):
     """Make `data_iter` yield exactly `size` batches per epoch, resetting it when it runs out.
 
     Parameters
@@ -190,18 +207,6 @@ class ResizeIter(DataIter):
             self.current_batch = self.data_iter.next()
         self.cur += 1
         return True
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
 def _check_batch_size(owner, batch_size):

@@ -9,7 +9,7 @@ import threading
 import weakref
 
 from ..base import MXNetError
-from .io import DataBatch, DataDesc, DataIter
+from .io import CurrentBatchIter, DataBatch, DataDesc
 
 __all__ = ["PrefetchingIter"]
 
@@ -66,7 +66,7 @@ def _shutdown(workers):
             w.thread.join()
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(CurrentBatchIter):
     """Load the next batch of each wrapped iterator on a background thread while the current
     one is used.
 
@@ -190,15 +190,3 @@ class PrefetchingIter(DataIter):
         if self.iter_next():
             return self.current_batch
         raise StopIteration
-
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad

@@ -89,7 +89,7 @@ class NDArray:
         if self.size != 1:
             raise MXNetError(f"asscalar: the array has shape {self._shape}; only arrays with "
                              "exactly one element convert to a scalar")
-        return self.asnumpy().reshape(()).item() if False else self.asnumpy().reshape(-1)[0]
+        return self.asnumpy().reshape(-1)[0]
 
     def item(self):
         return self.asscalar().item()
