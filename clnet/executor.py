@@ -506,19 +506,7 @@ class Executor:
             scalars = tuple(node.params[n] for n in node.op.extra.get("scalars", ()))
             steps.append(fusion.Step(_expr_for(node.op, types[(node, 0)]), tuple(operands),
                                      scalars))
-        out = values[(group[-1], 0)]
-        src, name = fusion.render(steps, len(inputs), out._dt)
-        device = out.device
-        knl = device.kernel(src, name)
-        n = out.size
-        args = [np.int64(n), out._buf.cl_buffer, np.int64(out._offset)]
-        for x in inputs:
-            args += [x._buf.cl_buffer, np.int64(x._offset)]
-        buffers = [out._buf] + [x._buf for x in inputs]
-        gsize = max(64, -(-((n + 3) // 4) // 64) * 64)  # 4 elements per work-item
-        if n == 0:
-            return lambda: None
-        return lambda: device.enqueue(knl, (gsize,), (64,), args, buffers)
+        return fusion.launcher(steps, inputs, values[(group[-1], 0)])
 
     # -- running ------------------------------------------------------------------------------
     def forward(self, is_train: bool = False, **kwargs):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+import numpy as np
+
 from . import printer, templates
 
 _OPERANDS = ("x", "y", "z")
@@ -45,3 +47,20 @@ def render(steps: list, n_inputs: int, dtype) -> tuple:
                            subst={"name": name, "params": params, "body": body,
                                   "result": f"v{len(steps) - 1}"})
     return src, name
+
+
+def launcher(steps: list, inputs: list, out):
+    """A callable enqueueing the chain `steps` over the NDArrays `inputs` into the NDArray
+    `out` (all of out's shape and dtype, contiguous)."""
+    n = out.size
+    if n == 0:
+        return lambda: None
+    src, name = render(steps, len(inputs), out._dt)
+    device = out.device
+    knl = device.kernel(src, name)
+    args = [np.int64(n), out._buf.cl_buffer, np.int64(out._offset)]
+    for x in inputs:
+        args += [x._buf.cl_buffer, np.int64(x._offset)]
+    buffers = [out._buf] + [x._buf for x in inputs]
+    gsize = max(64, -(-((n + 3) // 4) // 64) * 64)  # 4 elements per work-item
+    return lambda: device.enqueue(knl, (gsize,), (64,), args, buffers)
