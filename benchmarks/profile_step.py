@@ -18,7 +18,8 @@ elementwise, reductions, pooling, optimizer updates and copies; then each kernel
 M x N x K with their GFLOP/s, others by global size) with its calls and time, and the host's
 hot spots (cProfile of the enqueueing). A step that waits on the host inside itself cannot be
 held by the barrier: the profiler then says so (that wait is itself a finding). On pocl the
-profiling queue costs no measurable time; the launch recorder adds about 2 us per launch.
+profiling queue costs no measurable time; the profiler's own wrapper adds about 1 us per
+launch.
 
     python benchmarks/profile_step.py                  # all three, Module path
     python benchmarks/profile_step.py --path executor --model mlp --steps 20
@@ -62,26 +63,55 @@ def category(kernel: str) -> str:
 
 
 class Recorder:
-    """Wraps one Device's enqueue: keeps each launch's kernel, global size and event, and the
-    host time spent inside Device.enqueue (argument setting plus the OpenCL enqueue)."""
+    """Keeps each launch's kernel, global size, arguments and event, and the host time spent
+    in the OpenCL enqueue calls. It wraps pyopencl.enqueue_nd_range_kernel, through which
+    every clnet launch goes (an op's through Device.enqueue, a bound executor's replayed ones
+    directly), and learns the arguments where they are set: Device.enqueue, and the replay's
+    recording of a launch."""
 
     def __init__(self, device):
+        import pyopencl as cl
+
+        from clnet.runtime import replay
         self.device = device
-        self._inner = device.enqueue
         self.launches = []
         self.enqueue_seconds = 0.0
-        device.enqueue = self._enqueue
+        self._args = {}  # kernel object -> its arguments
+        self._undo = []
+        self._wrap(cl, "enqueue_nd_range_kernel", self._enqueue_cl)
+        self._wrap(device, "enqueue", self._enqueue)
+        self._wrap(replay._Launches, "add", self._add)
 
-    def _enqueue(self, knl, gsize, lsize, args, buffers=()):
+    def _wrap(self, owner, name, wrapper):
+        inner = getattr(owner, name)
+        self._undo.append((owner, name, inner))
+
+        def wrapped(*args, **kwargs):  # a function, so it binds as a method on a class
+            return wrapper(inner, *args, **kwargs)
+        setattr(owner, name, wrapped)
+
+    def _enqueue(self, inner, knl, gsize, lsize, args, buffers=()):
+        self._args[knl] = args
+        return inner(knl, gsize, lsize, args, buffers)
+
+    def _add(self, inner, launches, knl, gsize, lsize, args, buffers):
+        inner(launches, knl, gsize, lsize, args, buffers)
+        self._args[launches.items[-1][0]] = args
+
+    def _enqueue_cl(self, inner, queue, knl, gsize, lsize, *rest, **kwargs):
         start = time.perf_counter()
-        evt = self._inner(knl, gsize, lsize, args, buffers)
+        evt = inner(queue, knl, gsize, lsize, *rest, **kwargs)
         self.enqueue_seconds += time.perf_counter() - start
-        self.launches.append((knl.function_name, tuple(gsize), args, evt))
+        self.launches.append((knl.function_name, tuple(gsize), self._args.get(knl, ()), evt))
         return evt
 
     def reset(self):
         self.launches = []
         self.enqueue_seconds = 0.0
+
+    def close(self):
+        for owner, name, inner in reversed(self._undo):
+            setattr(owner, name, inner)
 
 
 def open_profiled_device(ctx):
@@ -211,8 +241,8 @@ def profile(label, make, batch: int, dev, steps: int, top: int) -> str:
              f"  as run (back to back, synchronised at the end): {as_run * 1e3:8.2f} ms/step = "
              f"{batch / as_run:,.0f} samples/s",
              f"  host, enqueueing one held step:  {host * 1e3:8.2f} ms = {host / n * us:.1f} us "
-             f"per launch ({in_enqueue / n * us:.1f} us in Device.enqueue, "
-             f"{(host - in_enqueue) / n * us:.1f} us in clnet's Python before it)",
+             f"per launch ({in_enqueue / n * us:.1f} us in the OpenCL enqueue, "
+             f"{(host - in_enqueue) / n * us:.1f} us in clnet's Python around it)",
              f"  device, running the released step: {wall * 1e3:8.2f} ms wall, kernels busy "
              f"{busy * 1e3:.2f} ms, between kernels {(wall - busy) * 1e3:.2f} ms "
              f"({(wall - busy) / n * us:.1f} us per launch)",
@@ -250,7 +280,7 @@ def profile(label, make, batch: int, dev, steps: int, top: int) -> str:
                   f"by own time, ms per step; under cProfile the host took "
                   f"{stats.total_tt / steps * 1e3:.2f} ms/step):"]
     lines += hot_spots(stats, steps, top)
-    dev.enqueue = rec._inner
+    rec.close()
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ import functools
 import numpy as np
 
 from . import autodiff
-from .base import MXNetError, prod
+from .base import MXNetError, debug_level, prod, sync_mode
 from .context import Context
 from .symbol.graph import Node, topo_order
 from .symbol.infer import infer_shapes, infer_types
@@ -98,14 +98,31 @@ def _fusable(node: Node, shapes: dict, types: dict) -> bool:
 
 
 class _Plan:
-    """The ordered launch list of one phase (forward or backward)."""
+    """The ordered launch list of one phase (forward or backward).
+
+    The first run in each training mode records the launches (`runtime.replay`); later runs
+    enqueue the recorded kernels with their arguments already set, and run through the ops
+    only the steps that do more than launch kernels (random draws, transfers). Debug and sync
+    modes always run the ops, so each launch is traced or waited for."""
 
     def __init__(self):
         self.steps = []  # callables enqueueing work, in order
+        self._replays = {}  # autograd.is_training() -> recorded callables
 
-    def run(self):
-        for step in self.steps:
-            step()
+    def run(self, key):
+        """Run the steps; `key` names the mode the launches depend on (the training flag of
+        the forward whose saved state a backward reads)."""
+        from .runtime import replay
+        if debug_level() or sync_mode():
+            for step in self.steps:
+                step()
+            return
+        recorded = self._replays.get(key)
+        if recorded is None:
+            self._replays[key] = replay.record(self.steps)
+            return
+        for item in recorded:
+            item()
 
 
 class Executor:
@@ -232,6 +249,13 @@ class Executor:
             if g is not None and g.context != dst.context and self._grad_req[name] == "add":
                 self._staging[name] = empty(g.shape, dst.context, g.dtype)
         self._values = values
+        self._trained = None  # is_train of the last forward
+        self._bwd.steps += [functools.partial(self._deliver, name, g)
+                            for name, g in zip(self._wrt_names, self._grad_values)]
+        self._fill_head_grads = _Plan()
+        self._fill_head_grads.steps = [functools.partial(values[(node, 0)].__setitem__,
+                                                         slice(None), 1)
+                                       for node in self._head_grad_nodes if grad_entries]
 
     def _place(self, nodes, all_nodes, variables, heads, grad_of) -> dict:
         """id(node) -> the Context it runs on (a variable: where its array lives).
@@ -519,7 +543,8 @@ class Executor:
             dst = self.arg_arrays[self.arg_names.index(name)]
             self._load(dst, value, name)
         with autograd.train_mode() if is_train else autograd.predict_mode():
-            self._fwd.run()
+            self._fwd.run(is_train)
+        self._trained = is_train
         return self.outputs
 
     @staticmethod
@@ -553,23 +578,28 @@ class Executor:
         if len(out_grads) != len(self._head_grad_nodes):
             raise MXNetError(f"backward: {len(out_grads)} out_grads for "
                              f"{len(self._head_grad_nodes)} outputs")
-        for node, g in zip(self._head_grad_nodes, out_grads):
-            dst = self._values[(node, 0)]
-            if g is None:
-                dst[:] = 1
-            else:
-                self._load(dst, g, "out_grads")
-        self._bwd.run()
-        for name, g in zip(self._wrt_names, self._grad_values):
-            i = self.arg_names.index(name)
-            if g is None:
-                # no gradient reaches this argument: it is zero (MXNet writes zeros)
-                if self._grad_req[name] == "write":
-                    self.grad_arrays[i][:] = 0
-                continue
-            if name in self._staging:
-                g = g.copyto(self._staging[name])
-            _assign(self.grad_arrays[i], self._grad_req[name], g)
+        if all(g is None for g in out_grads):
+            self._fill_head_grads.run(None)
+        else:
+            for node, g in zip(self._head_grad_nodes, out_grads):
+                dst = self._values[(node, 0)]
+                if g is None:
+                    dst[:] = 1
+                else:
+                    self._load(dst, g, "out_grads")
+        self._bwd.run(self._trained)
+
+    def _deliver(self, name, g):
+        """Bring the gradient `g` of argument `name` into its grad array (a backward step)."""
+        i = self.arg_names.index(name)
+        if g is None:
+            # no gradient reaches this argument: it is zero (MXNet writes zeros)
+            if self._grad_req[name] == "write":
+                self.grad_arrays[i][:] = 0
+            return
+        if name in self._staging:
+            g = g.copyto(self._staging[name])
+        _assign(self.grad_arrays[i], self._grad_req[name], g)
 
     # -- views ----------------------------------------------------------------------------------
     @property

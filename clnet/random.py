@@ -12,6 +12,8 @@ def seed(seed_state: int, ctx="all"):
 
 def next_key():
     """(seed, counter offset) for the next random op, then advance the counter."""
+    from .runtime import replay
+    replay.taint("random draw")  # a replay would repeat the same numbers
     key = (_state["seed"], _state["counter"])
     _state["counter"] += 1
     return key

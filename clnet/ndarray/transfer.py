@@ -19,6 +19,8 @@ def copy(src, dst):
         return
     if sdev.cl_context is ddev.cl_context:
         import pyopencl as cl
+        from ..runtime import replay
+        replay.taint("copy between devices")
         # The copy runs on the source queue (ordered after src's writers); it first waits for
         # everything already queued on the destination device, which may still use dst.
         marker = cl.enqueue_marker(ddev.queue)

@@ -154,10 +154,9 @@ def _kernel(device, dt: DTypeInfo, family: str, name: str):
     """Kernel `<name>_<suffix>` of dt's program, with the scalar argument types of its
     family set once (the Device caches the object)."""
     knl = device.kernel(source(dt), f"{name}_{dt.suffix}")
-    if not getattr(knl, "_clnet_typed", False):
-        knl.set_scalar_arg_dtypes([_acc_dtype(dt) if t == "acc" else t
+    if knl not in device.arg_types:
+        device.set_arg_types(knl, [_acc_dtype(dt) if t == "acc" else t
                                    for t in _ARG_TYPES[family]])
-        knl._clnet_typed = True
     return knl
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..base import MXNetError, debug_level, env_str, sync_mode
 from ..context import Context
-from . import discovery
+from . import discovery, replay
 from .memory import Pool
 
 _devices: dict = {}
@@ -97,6 +97,7 @@ class Device:
         self._programs: dict = {}
         self._kernels: dict = {}
         self._typed: set = set()
+        self.arg_types: dict = {}
         self._enqueue_lock = threading.Lock()
         self.launches = 0
 
@@ -198,16 +199,25 @@ class Device:
             types = [None if isinstance(a, cl.MemoryObjectHolder) else getattr(a, "dtype", 0)
                      for a in args]
             if 0 not in types:
-                knl.set_scalar_arg_dtypes(types)
+                self.set_arg_types(knl, types)
             self._typed.add(knl)
         knl.set_args(*args)
         evt = cl.enqueue_nd_range_kernel(self.queue, knl, gsize, lsize, wait_for=wait)
         self.launches += 1
+        rec = replay.active()
+        if rec is not None:
+            rec.add(self, knl, gsize, lsize, args, buffers)
         if debug_level() >= 1:
             self._trace(knl, gsize, lsize, evt)
         elif sync_mode():
             self.sync(knl.function_name)
         return evt
+
+    def set_arg_types(self, knl, types):
+        """Declare `knl`'s scalar argument dtypes (None for buffers), remembered so a recorded
+        launch can set the same arguments on a kernel object of its own."""
+        knl.set_scalar_arg_dtypes(types)
+        self.arg_types[knl] = types
 
     def _take_pending(self, buffers):
         wait = None
@@ -237,6 +247,7 @@ class Device:
     def write(self, buf, host: np.ndarray, byte_offset: int = 0):
         """Copy a contiguous host array into `buf` (blocking: `host` may be freed after)."""
         import pyopencl as cl
+        replay.taint("host write")
         if host.nbytes:
             cl.enqueue_copy(self.queue, buf.cl_buffer, host, dst_offset=byte_offset,
                             wait_for=self._take_pending([buf]), is_blocking=True)
@@ -244,6 +255,7 @@ class Device:
     def read(self, buf, host: np.ndarray, byte_offset: int = 0):
         """Copy from `buf` into a contiguous host array, waiting for the queued writers."""
         import pyopencl as cl
+        replay.taint("host read")
         if host.nbytes:
             cl.enqueue_copy(self.queue, host, buf.cl_buffer, src_offset=byte_offset,
                             wait_for=self._take_pending([buf]), is_blocking=True)

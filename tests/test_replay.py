@@ -1,0 +1,129 @@
+"""A bound executor replays its recorded launches: the same results as running the ops, no
+op Python on replay, and the ops themselves for steps a replay cannot repeat (random draws,
+debug and sync modes)."""
+import numpy as np
+import pytest
+
+import clnet as mx
+from clnet.runtime import get_device, replay
+
+
+def _net():
+    data = mx.sym.var("data")
+    h = mx.sym.FullyConnected(data, num_hidden=24, name="fc1")
+    h = mx.sym.Activation(h, act_type="tanh")
+    h = mx.sym.BatchNorm(h, name="bn")
+    h = mx.sym.FullyConnected(h, num_hidden=5, name="fc2")
+    return mx.sym.SoftmaxOutput(h, name="softmax")
+
+
+def _bind(ctx, sym, shapes):
+    ex = sym.simple_bind(ctx, **shapes)
+    rng = np.random.RandomState(3)
+    for name, arr in ex.arg_dict.items():
+        arr[:] = rng.uniform(-0.5, 0.5, arr.shape)
+    for arr in ex.aux_dict.values():
+        arr[:] = 1
+    return ex
+
+
+def _step(ex, x, y, is_train=True):
+    ex.forward(is_train=is_train, data=x, softmax_label=y)
+    grads = []
+    if is_train:
+        ex.backward()
+        grads = list(ex.grad_dict.values())
+    return [a.asnumpy() for a in ex.outputs + grads + list(ex.aux_dict.values())]
+
+
+def test_replayed_steps_match_the_ops(ctx):
+    """Five training steps and an inference step on new data each time, with allocations in
+    between that would reuse a temporary's memory were the replay not holding it; against
+    fresh executors whose only step runs the ops. Bit-identical: the same kernels run."""
+    shapes = {"data": (9, 13), "softmax_label": (9,)}
+    replayed = _bind(ctx, _net(), shapes)
+    rng = np.random.RandomState(0)
+    for step in range(6):
+        x = rng.uniform(-1, 1, shapes["data"]).astype(np.float32)
+        y = rng.randint(0, 5, 9).astype(np.float32)
+        is_train = step != 3
+        fresh = _bind(ctx, _net(), shapes)
+        for name in replayed.aux_dict:  # the moving statistics have moved: start equal
+            replayed.aux_dict[name].copyto(fresh.aux_dict[name])
+        want = _step(fresh, x, y, is_train)
+        scratch = [mx.nd.ones((257, 31), ctx=ctx) * k for k in range(4)]
+        got = _step(replayed, x, y, is_train)
+        del scratch
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_replay_skips_the_ops_python(ctx, monkeypatch):
+    """After the first step, forward and backward enqueue through recorded kernels only,
+    and count the same launches."""
+    shapes = {"data": (4, 7), "softmax_label": (4,)}
+    ex = _bind(ctx, _net(), shapes)
+    x = np.ones(shapes["data"], np.float32)
+    y = np.zeros(4, np.float32)
+    dev = get_device(ctx)
+    _step(ex, x, y)
+    monkeypatch.setenv("CLNET_SYNC", "1")  # the ops run, one by one
+    before = dev.launches
+    ex.forward(is_train=True)
+    ex.backward()
+    through_ops = dev.launches - before
+    monkeypatch.delenv("CLNET_SYNC")
+    calls = []
+    monkeypatch.setattr(type(dev), "enqueue", lambda *a, **k: calls.append(a))
+    before = dev.launches
+    ex.forward(is_train=True)
+    ex.backward()
+    mx.nd.waitall()
+    assert calls == []
+    assert dev.launches - before == through_ops
+
+
+def test_random_steps_run_their_ops_each_time(ctx):
+    """Dropout's mask is drawn anew on every training forward, replayed or not."""
+    data = mx.sym.var("data")
+    ex = mx.sym.Dropout(data * 2, p=0.5).simple_bind(ctx, data=(64,))
+    ex.arg_dict["data"][:] = 1
+    masks = [ex.forward(is_train=True)[0].asnumpy() for _ in range(3)]
+    assert all(set(np.unique(m)) <= {0.0, 4.0} for m in masks)
+    assert not np.array_equal(masks[0], masks[1])
+    assert not np.array_equal(masks[1], masks[2])
+    np.testing.assert_array_equal(ex.forward(is_train=False)[0].asnumpy(), np.full(64, 2))
+
+
+def test_a_host_read_makes_a_step_unreplayable(ctx):
+    dev = get_device(ctx)
+    a = mx.nd.ones((3,), ctx=ctx)
+
+    def step():
+        a.asnumpy()
+        a.__iadd__(1)
+
+    def launches_only():
+        a.__imul__(2)
+    recorded = replay.record([step, launches_only])
+    assert recorded[0] is step and recorded[1] is not launches_only
+    before = dev.launches
+    for item in recorded:
+        item()
+    assert dev.launches - before == 2
+    np.testing.assert_array_equal(a.asnumpy(), np.full(3, 10.0))  # ((1+1)*2+1)*2
+
+
+@pytest.mark.parametrize("variable", ["CLNET_SYNC", "CLNET_DEBUG"])
+def test_sync_and_debug_modes_run_the_ops(ctx, monkeypatch, capsys, variable):
+    ex = (mx.sym.var("a") * 3).bind(ctx, {"a": mx.nd.ones((4,), ctx=ctx)})
+    ex.forward()
+    ex.forward()
+    dev = get_device(ctx)
+    calls = []
+    inner = type(dev).enqueue
+    monkeypatch.setattr(type(dev), "enqueue",
+                        lambda self, *a, **k: calls.append(a) or inner(self, *a, **k))
+    monkeypatch.setenv(variable, "1")
+    np.testing.assert_array_equal(ex.forward()[0].asnumpy(), np.full(4, 3.0))
+    assert len(calls) == 1
