@@ -236,6 +236,7 @@ class Executor:
         persistent = set(all_heads)
         groups = self._fuse(all_nodes, shapes, types, persistent, fwd_ids, place)
         items = self._schedule(groups, fwd_ids, place)
+        self._alias_gradients(wrt, grad_entries, values, place, shapes, types, heads)
         copies = {}  # (entry, context) -> NDArray: the entry's copy on another device
         self._memory = self._allocate(items, shapes, types, values, copies, persistent, place)
         self._plan(items, place, values, copies, shapes, types)
@@ -256,6 +257,19 @@ class Executor:
         self._fill_head_grads.steps = [functools.partial(values[(node, 0)].__setitem__,
                                                          slice(None), 1)
                                        for node in self._head_grad_nodes if grad_entries]
+
+    def _alias_gradients(self, wrt, grad_entries, values, place, shapes, types, heads):
+        """Gradients with grad_req 'write' are computed straight into their grad arrays when
+        the array matches the gradient's device, shape and dtype: no copy per backward."""
+        for w, e in zip(wrt, grad_entries):
+            if e is None:
+                continue
+            e = tuple(e)
+            dst = self.grad_arrays[self.arg_names.index(w.name)]
+            if (self._grad_req[w.name] == "write" and not e[0].is_variable and e not in values
+                    and e not in heads and place[id(e[0])] == dst.context
+                    and tuple(shapes[e]) == dst.shape and types[e] is dst._dt):
+                values[e] = dst
 
     def _place(self, nodes, all_nodes, variables, heads, grad_of) -> dict:
         """id(node) -> the Context it runs on (a variable: where its array lives).
