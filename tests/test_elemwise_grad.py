@@ -106,3 +106,32 @@ def test_given_grad_exprs_equal_sympys_derivative():
         given = printer.parse(text)
         for value in (-2.5, -0.3, 0.7, 3.1):
             assert abs(float((derived - given).subs(x, value))) < 1e-12, name
+
+
+def test_output_form_gradients_equal_sympys_derivative():
+    """OUTPUT_GRAD gives d op/dx with x standing for the op's output: substituting the
+    forward expression for it gives sympy's derivative."""
+    import sympy
+    from clnet.codegen import printer
+    x = printer.symbols()["x"]
+    for name, text in elemwise.OUTPUT_GRAD.items():
+        forward = printer.parse(registry.get(name).expr)
+        given = printer.parse(text).subs(x, forward)
+        derived = sympy.diff(forward, x)
+        for value in (-2.5, -0.3, 0.7, 3.1):
+            assert abs(float((derived - given).subs(x, value))) < 1e-12, name
+
+
+@pytest.mark.parametrize("name", sorted(elemwise.OUTPUT_GRAD))
+def test_output_form_gradients_run_from_the_output(ctx, name):
+    """The backward of tanh, sigmoid and exp reads the forward's output (one launch over
+    output and head gradient) and matches the numerical gradient, to second order."""
+    from clnet.test_utils import check_numeric_gradient
+    x = np.random.uniform(-2, 2, (3, 5))
+    sym = getattr(mx.sym, name)(mx.sym.var("x"))
+    grad_json = sym.gradient(["x"]).tojson()
+    assert f"_backward_{name}_out" in grad_json and f"_backward_{name}_0" not in grad_json
+    check_numeric_gradient(sym, {"x": x}, numeric_eps=1e-6, rtol=1e-6, atol=1e-9,
+                           dtype=np.float64)
+    check_numeric_gradient(mx.sym.sum(sym.gradient(["x"])[0]), {"x": x}, numeric_eps=1e-6,
+                           rtol=1e-5, atol=1e-8, dtype=np.float64)

@@ -117,9 +117,12 @@ UNARY_GRAD = {
     "cbrt": "C:((CT)1/((CT)3*cbrt(x)*cbrt(x)))",
     **{n: "0" for n in _ZERO_GRAD},
 }
+# Derivatives in terms of the op's output (x stands for it): the backward reads the forward's
+# result instead of evaluating the transcendental function again.
+OUTPUT_GRAD = {"tanh": "1 - x**2", "sigmoid": "x*(1 - x)", "exp": "x"}
 for _name, _expr, _dtypes in UNARY:
     _ew(_name, _expr, dtypes=_dtypes, int_expr=_UNARY_INT.get(_name),
-        grad_expr=UNARY_GRAD.get(_name))
+        grad_expr=UNARY_GRAD.get(_name), grad_from_output=OUTPUT_GRAD.get(_name))
 
 # -- binary with broadcasting ----------------------------------------------------------------
 _INT_DIV = "C:(y == (CT)0 ? (CT)0 : x / y)"

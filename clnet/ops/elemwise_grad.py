@@ -63,9 +63,29 @@ def backward_op(op_name: str, k: int) -> OpDef | None:
                                 doc=f"Gradient of {op.name} with respect to input {k}.")
 
 
+@functools.lru_cache(maxsize=None)
+def backward_from_output_op(op_name: str) -> OpDef:
+    """The elementwise op computing d(op)/dx * g over (output, g) for a unary op whose
+    derivative its output gives (`grad_from_output`, x standing for the output)."""
+    from .elemwise import register_elementwise
+    op = registry.get(op_name)
+    name = f"_backward_{op.name}_out"
+    existing = registry.all_ops().get(name)
+    if existing is not None:
+        return existing
+    return register_elementwise(
+        name, f"({op.extra['grad_from_output']})*y", inputs=("output", "head_grad"),
+        dtypes=None, doc=f"Gradient of {op.name} from its output: "
+                         f"({op.extra['grad_from_output']}) * head_grad, x the output.")
+
+
 def elementwise_grad(op: OpDef):
     """The gradient rule of elementwise op `op`, for inputs of float dtypes."""
     broadcast = op.extra.get("broadcast", False)
+    if op.extra.get("grad_from_output"):
+        def grad_from_output(F, params, inputs, outputs, out_grads):
+            return [F.invoke(backward_from_output_op(op.name), [outputs[0], out_grads[0]], {})]
+        return grad_from_output
 
     def grad(F, params, inputs, outputs, out_grads):
         g = out_grads[0]
