@@ -157,9 +157,12 @@ def test_cross_device_copy_is_ordered():
 
 
 def _cache_run(cache_dir):
-    code = ("import clnet as mx; from clnet.runtime import device;"
-            "x = mx.nd.array([1., 2.]); y = (mx.nd.exp(x) + x * 3).asnumpy();"
-            "print(device.build_stats['source_builds'], device.build_stats['binary_loads'])")
+    code = ("import sys; import clnet as mx; from clnet.runtime import device;"
+            "x = mx.nd.array([1., 2.]); x.attach_grad();\n"
+            "with mx.autograd.record(): y = mx.nd.exp(x) + mx.nd.tanh(x) * 3\n"
+            "y.backward(); x.grad.asnumpy();"
+            "print(device.build_stats['source_builds'], device.build_stats['binary_loads'],"
+            "int('sympy' in sys.modules))")
     env = dict(os.environ, CLNET_CACHE_DIR=str(cache_dir), CLNET_DISK_CACHE="1")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True)
@@ -167,10 +170,12 @@ def _cache_run(cache_dir):
 
 
 def test_second_process_builds_nothing_the_first_built(tmp_path):
+    """The second process loads every program the first built and never imports sympy:
+    the printed expressions and derivatives are on disk too."""
     first = _cache_run(tmp_path)
     second = _cache_run(tmp_path)
-    assert first[0] >= 3 and first[1] == 0
-    assert second == [0, first[0]]
+    assert first[0] >= 3 and first[1] == 0 and first[2] == 1
+    assert second == [0, first[0], 0]
 
 
 def test_sync_mode_runs_each_op_to_completion(monkeypatch, ctx):

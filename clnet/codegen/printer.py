@@ -3,11 +3,15 @@
 Expressions use the symbols x, y, z, w (inputs) and s, t (scalar arguments). Literals are cast to
 the compute type `CT` (`(CT)1`), OpenCL's overloaded builtins keep their names (`exp`, not
 `expf`), `Heaviside` and relations become comparisons and `Piecewise` a ternary. sympy is
-imported lazily: it costs ~0.7 s and only kernel generation needs it.
+imported lazily: it costs ~0.3-0.7 s and only kernel generation needs it. Printed forms and
+derivatives are also kept on disk next to the kernel binaries (`expressions-*.json`), so a
+process whose kernels are all cached never imports sympy.
 """
 from __future__ import annotations
 
 import functools
+import json
+import os
 
 INPUT_SYMBOLS = ("x", "y", "z", "w")
 SCALAR_SYMBOLS = ("s", "t")
@@ -144,11 +148,60 @@ def parse(text: str):
 @functools.lru_cache(maxsize=None)
 def to_opencl(text: str, ctype: str = "CT") -> str:
     """The OpenCL C expression of `text`, common subexpressions inlined."""
-    return _printer_class()(ctype).doprint(parse(text))
+    return _remembered(f"opencl|{ctype}|{text}",
+                       lambda: _printer_class()(ctype).doprint(parse(text)))
 
 
 @functools.lru_cache(maxsize=None)
 def derivative(text: str, wrt: str) -> str:
     """d(text)/d(wrt) as an expression string (for gradient rules of the next layer)."""
-    import sympy
-    return str(sympy.diff(parse(text), symbols()[wrt]))
+    def derive():
+        import sympy
+        return str(sympy.diff(parse(text), symbols()[wrt]))
+    return _remembered(f"d/d{wrt}|{text}", derive)
+
+
+_memo: dict = {}
+
+
+def _memo_path() -> str:
+    """The memo file of this printer's code (its hash in the name: a changed printer starts
+    a new memo)."""
+    import hashlib
+
+    from ..runtime.device import cache_dir
+    with open(__file__, "rb") as f:
+        version = hashlib.sha256(f.read()).hexdigest()[:12]
+    return os.path.join(os.path.dirname(cache_dir()), f"expressions-{version}.json")
+
+
+def _remembered(key: str, compute) -> str:
+    """`compute()`'s result for `key`, from the on-disk memo when a process stored it; a new
+    result is added to the file (CLNET_DISK_CACHE=0: not stored)."""
+    if not _memo:
+        _memo["loaded"] = True
+        try:
+            with open(_memo_path(), encoding="utf-8") as f:
+                _memo.update(json.load(f))
+        except (OSError, ValueError):
+            pass  # none yet, or unreadable: recomputed and rewritten below
+    value = _memo.get(key)
+    if not isinstance(value, str):
+        value = _memo[key] = compute()
+        _store()
+    return value
+
+
+def _store():
+    from ..base import env_str
+    if env_str("CLNET_DISK_CACHE", "1") == "0":
+        return
+    path = _memo_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({k: v for k, v in _memo.items() if k != "loaded"}, f, indent=0)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new
+    except OSError:
+        pass  # an unwritable cache only costs sympy next time
