@@ -1,14 +1,12 @@
 """Executor: a Symbol bound to arrays, planned once at bind time, on one device or several.
 
 Bind infers every shape and dtype, appends the gradient graph (`autodiff.gradient`) when some
-argument needs a gradient, and plans the whole sequence once: where each node runs (`group2ctx`
-placement), topological schedule, chains of elementwise nodes on one device fused into one
-generated kernel (`codegen.fusion`), cross-device copies where a value is read on another
-device than its own, and buffers of intermediates reused per device once their last reader has
-run. `forward`/`backward` replay the prepared launch list: no inference, lookup or host wait per
-call. Gradients reach the user's arrays through one helper, `_assign`, honouring grad_req
-write / add / null. The copies themselves (asynchronous, ordered by OpenCL events between the
-devices' queues) are `ndarray.transfer`'s.
+argument needs a gradient, places the nodes (`placement`: group2ctx), and plans the launches
+once (`planner`: fusion of elementwise chains, the schedule with cross-device copies, memory
+of the intermediates). `forward`/`backward` run the plans: their first run in each mode
+records the launches, later runs replay them with no inference, lookup or host wait.
+Gradients reach the user's arrays through one helper, `_assign`, honouring grad_req write /
+add / null; 'write' gradients are computed in their arrays directly when they can be.
 """
 from __future__ import annotations
 
@@ -16,8 +14,8 @@ import functools
 
 import numpy as np
 
-from . import autodiff
-from .base import MXNetError, debug_level, prod, sync_mode
+from . import autodiff, placement, planner
+from .base import MXNetError, prod
 from .context import Context
 from .symbol.graph import Node, topo_order
 from .symbol.infer import infer_shapes, infer_types
@@ -35,96 +33,6 @@ def _assign(dst, req: str, src):
         src.copyto(dst)
 
 
-def _as_group2ctx(group2ctx) -> dict | None:
-    """`group2ctx` checked: {group name: Context}, or None when it places nothing."""
-    if not group2ctx:
-        return None
-    if not isinstance(group2ctx, dict):
-        raise MXNetError(f"bind: group2ctx must be a dict of group name -> Context, got "
-                         f"{type(group2ctx).__name__}")
-    for group, ctx in group2ctx.items():
-        if not isinstance(ctx, Context):
-            raise MXNetError(f"bind: group2ctx[{group!r}] must be a Context such as "
-                             f"mx.cpu(1), got {ctx!r}")
-    return dict(group2ctx)
-
-
-def _group_places(nodes, group2ctx) -> dict:
-    """id(node) -> its group's context, for every node carrying `__ctx_group__` (MXNet's
-    `mx.AttrScope(ctx_group=...)`); a group that group2ctx does not map is an error."""
-    if not group2ctx:
-        return {}
-    places = {}
-    for node in nodes:
-        group = node.attrs.get("__ctx_group__")
-        if group is None:
-            continue
-        if group not in group2ctx:
-            kind = "variable" if node.is_variable else "node"
-            raise MXNetError(f"bind: {kind} {node.name!r} is in ctx_group {group!r}, which "
-                             f"group2ctx does not map (it maps {sorted(group2ctx)}); add "
-                             f"{group!r}: <context> to group2ctx")
-        places[id(node)] = group2ctx[group]
-    return places
-
-
-def _inputs_of(group) -> list:
-    """The entries a group of nodes reads from outside itself, each once, in order."""
-    members = {id(n) for n in group}
-    seen, out = set(), []
-    for node in group:
-        for e in node.inputs:
-            e = tuple(e)
-            if id(e[0]) not in members and e not in seen:
-                seen.add(e)
-                out.append(e)
-    return out
-
-
-def _fusable(node: Node, shapes: dict, types: dict) -> bool:
-    """An expression op whose operands all have its output's shape and dtype: it can be one
-    statement of a fused kernel."""
-    op = node.op
-    if op is None or not op.extra.get("elementwise") or op.expr is None or op.n_outputs(
-            node.params) != 1:
-        return False
-    out = (node, 0)
-    if op.extra.get("compute_in_output") or op.name == "where":
-        return False
-    dt = types[out]
-    if not dt.is_float:
-        return False  # integer forms differ per dtype (int_expr); keep them unfused
-    return all(shapes[tuple(e)] == shapes[out] and types[tuple(e)] is dt for e in node.inputs)
-
-
-class _Plan:
-    """The ordered launch list of one phase (forward or backward).
-
-    The first run in each training mode records the launches (`runtime.replay`); later runs
-    enqueue the recorded kernels with their arguments already set, and run through the ops
-    only the steps that do more than launch kernels (random draws, transfers). Debug and sync
-    modes always run the ops, so each launch is traced or waited for."""
-
-    def __init__(self):
-        self.steps = []  # callables enqueueing work, in order
-        self._replays = {}  # autograd.is_training() -> recorded callables
-
-    def run(self, key):
-        """Run the steps; `key` names the mode the launches depend on (the training flag of
-        the forward whose saved state a backward reads)."""
-        from .runtime import replay
-        if debug_level() or sync_mode():
-            for step in self.steps:
-                step()
-            return
-        recorded = self._replays.get(key)
-        if recorded is None:
-            self._replays[key] = replay.record(self.steps)
-            return
-        for item in recorded:
-            item()
-
-
 class Executor:
     """A bound symbol. Create it with `Symbol.bind` or `Symbol.simple_bind`.
 
@@ -137,7 +45,7 @@ class Executor:
                  aux_states=None, group2ctx=None):
         self._symbol = symbol
         self._ctx = ctx
-        self._group2ctx = _as_group2ctx(group2ctx)
+        self._group2ctx = placement.as_group2ctx(group2ctx)
         self.arg_names = symbol.list_arguments()
         self.aux_names = symbol.list_auxiliary_states()
         self.output_names = symbol.list_outputs()
@@ -229,16 +137,19 @@ class Executor:
         fwd_ids = {id(n) for n in nodes}
         all_nodes = [n for n in topo_order(all_heads) if not n.is_variable]
         grad_of = {id(e[0]): w for w, e in zip(wrt, grad_entries) if e is not None}
-        place = self._place(nodes, all_nodes, variables, heads, grad_of)
+        homes = {n: a.context for n, a in zip(self.arg_names + self.aux_names,
+                                               self.arg_arrays + self.aux_arrays)}
+        place = placement.place_nodes(nodes, all_nodes, variables, heads, self._head_grad_nodes,
+                                      grad_of, self._ctx, self._group2ctx, homes, self.aux_names)
         for g, h in zip(self._head_grad_nodes, heads):
             if grad_entries:
                 values[(g, 0)] = empty(shapes[h], place[id(g)], types[h])
         persistent = set(all_heads)
-        groups = self._fuse(all_nodes, shapes, types, persistent, fwd_ids, place)
-        items = self._schedule(groups, fwd_ids, place)
+        groups = planner.fuse(all_nodes, shapes, types, persistent, fwd_ids, place)
+        items = planner.schedule(groups, fwd_ids, place)
         self._alias_gradients(wrt, grad_entries, values, place, shapes, types, heads)
         copies = {}  # (entry, context) -> NDArray: the entry's copy on another device
-        self._memory = self._allocate(items, shapes, types, values, copies, persistent, place)
+        self._memory = planner.allocate(items, shapes, types, values, copies, persistent, place)
         self._plan(items, place, values, copies, shapes, types)
         self.outputs = [values[h] for h in heads]
         self._grad_values = [values[e] if e is not None else None for e in grad_entries]
@@ -253,7 +164,7 @@ class Executor:
         self._trained = None  # is_train of the last forward
         self._bwd.steps += [functools.partial(self._deliver, name, g)
                             for name, g in zip(self._wrt_names, self._grad_values)]
-        self._fill_head_grads = _Plan()
+        self._fill_head_grads = planner.Plan()
         self._fill_head_grads.steps = [functools.partial(values[(node, 0)].__setitem__,
                                                          slice(None), 1)
                                        for node in self._head_grad_nodes if grad_entries]
@@ -271,66 +182,6 @@ class Executor:
                     and tuple(shapes[e]) == dst.shape and types[e] is dst._dt):
                 values[e] = dst
 
-    def _place(self, nodes, all_nodes, variables, heads, grad_of) -> dict:
-        """id(node) -> the Context it runs on (a variable: where its array lives).
-
-        Forward ops run on their group's context, or the executor's without a group. A
-        gradient node runs where the forward node whose rule made it runs: that node is the
-        producer or a consumer of every forward value the gradient node reads, so of those
-        candidates the last in topological order is taken. A node reading no forward value
-        runs with the last reader of the argument whose gradient it is (a bias gradient
-        summing the head gradient), else with its first input (a rule's later step).
-        `grad_of` maps id(node) -> the argument whose gradient the node's output is."""
-        head_grads = [(g, h[0]) for g, h in zip(self._head_grad_nodes, heads)]
-        if self._group2ctx is None:
-            return {id(n): self._ctx for n in [*nodes, *all_nodes, *self._head_grad_nodes]}
-        place = _group_places(nodes, self._group2ctx)
-        for node in nodes:
-            if not node.is_variable:
-                place.setdefault(id(node), self._ctx)
-        for names, arrays in ((self.arg_names, self.arg_arrays),
-                              (self.aux_names, self.aux_arrays)):
-            for n, a in zip(names, arrays):
-                place[id(variables[n])] = a.context
-        self._check_aux_places(nodes, place)
-        for g, head in head_grads:
-            place[id(g)] = place[id(head)]
-        order = {id(n): i for i, n in enumerate(nodes)}
-        makers: dict = {}  # id(forward node) -> ids of the nodes whose rules may read it
-        for node in nodes:
-            if not node.is_variable:
-                makers.setdefault(id(node), set()).add(id(node))
-            for e in node.inputs:
-                makers.setdefault(id(e[0]), set()).add(id(node))
-        for node in all_nodes:
-            if id(node) in order:
-                continue
-            candidates = None
-            for e in node.inputs:
-                if id(e[0]) in order:
-                    found = makers.get(id(e[0]), set())
-                    candidates = found if candidates is None else candidates & found
-            if not candidates and id(node) in grad_of:
-                candidates = makers.get(id(grad_of[id(node)]))
-            if candidates:
-                place[id(node)] = place[max(candidates, key=order.__getitem__)]
-            else:
-                place[id(node)] = place[id(node.inputs[0][0])] if node.inputs else self._ctx
-        return place
-
-    def _check_aux_places(self, nodes, place):
-        """Auxiliary states are updated in place by the node reading them: no copy may stand
-        between them (MXNet forbids a mutable input across devices too)."""
-        aux = set(self.aux_names)
-        for node in nodes:
-            for e in node.inputs:
-                var = e[0]
-                if var.is_variable and var.name in aux and place[id(var)] != place[id(node)]:
-                    raise MXNetError(f"bind: auxiliary state {var.name!r} is on "
-                                     f"{place[id(var)]}, but node {node.name!r}, which updates "
-                                     f"it in place, runs on {place[id(node)]}; put the array "
-                                     f"on {place[id(node)]}")
-
     def _check_bound_shapes(self, variables, shapes):
         for names, arrays, what in ((self.arg_names, self.arg_arrays, "argument"),
                                     (self.aux_names, self.aux_arrays, "auxiliary state")):
@@ -344,151 +195,11 @@ class Executor:
                 raise MXNetError(f"bind: args_grad[{n!r}] has shape {g.shape}, the argument "
                                  f"{self.arg_arrays[i].shape}")
 
-    @staticmethod
-    def _fuse(nodes, shapes, types, persistent, fwd_ids, place) -> list:
-        """Groups of nodes, one launch each, in schedule order. A fusable node joins its only
-        consumer's group when that consumer is fusable too, on the same device, in the same
-        phase, and the node's output is needed nowhere else."""
-        consumers: dict = {}
-        for node in nodes:
-            for e in node.inputs:
-                consumers.setdefault(tuple(e), []).append(node)
-        group_of = {}
-        for node in reversed(nodes):
-            if id(node) in group_of:
-                continue
-            group_of[id(node)] = group = [node]
-            if not _fusable(node, shapes, types):
-                continue
-            frontier = [node]
-            while frontier:
-                current = frontier.pop()
-                for e in current.inputs:
-                    producer = e[0]
-                    e = tuple(e)
-                    if (producer.is_variable or id(producer) in group_of or e in persistent
-                            or len(consumers.get(e, ())) != 1
-                            or (id(producer) in fwd_ids) != (id(node) in fwd_ids)
-                            or place[id(producer)] != place[id(node)]
-                            or not _fusable(producer, shapes, types)):
-                        continue
-                    group_of[id(producer)] = group
-                    group.append(producer)
-                    frontier.append(producer)
-        order = {id(n): i for i, n in enumerate(nodes)}
-        groups, seen = [], set()
-        for node in nodes:
-            group = group_of[id(node)]
-            if id(group) not in seen:
-                seen.add(id(group))
-                group.sort(key=lambda n: order[id(n)])
-                groups.append(group)
-        groups.sort(key=lambda g: order[id(g[-1])])
-        return groups
-
-    @staticmethod
-    def _schedule(groups, fwd_ids, place) -> list:
-        """The launch list: (phase, item) pairs, phase 0 forward and 1 backward, an item
-        ("run", group) or ("copy", entry, context). A value read on another device than its
-        own is copied there once, right after its producer when its first reader there runs
-        in the same phase (the copy overlaps the producer's later work), else at the start of
-        that reader's phase (arguments, head gradients, forward values the backward pass
-        reads)."""
-        def phase(group):
-            return 0 if id(group[-1]) in fwd_ids else 1
-        produced = {id(g[-1]): phase(g) for g in groups}
-        needed: dict = {}  # (entry, context) -> phase of its first reader there
-        for group in groups:
-            ctx = place[id(group[-1])]
-            for e in _inputs_of(group):
-                if place[id(e[0])] != ctx:
-                    needed.setdefault((e, ctx), phase(group))
-        after: dict = {}
-        first = ([], [])
-        for (e, ctx), p in needed.items():
-            if produced.get(id(e[0])) == p:
-                after.setdefault(id(e[0]), []).append(("copy", e, ctx))
-            else:
-                first[p].append(("copy", e, ctx))
-        items = []
-        for p in (0, 1):
-            items += [(p, c) for c in first[p]]
-            for group in groups:
-                if phase(group) == p:
-                    items.append((p, ("run", group)))
-                    items += [(p, c) for c in after.get(id(group[-1]), ())]
-        return items
-
-    def _allocate(self, items, shapes, types, values, copies, persistent, place) -> dict:
-        """Arrays for every group output and copy: persistent ones of their own,
-        intermediates in shared slots of their device, a slot reused once its value's last
-        reader has run (best fit by size). Returns the byte statistics."""
-        from .ndarray.ndarray import NDArray, empty
-        from .runtime import Buffer, get_device
-
-        def reads(item):
-            if item[0] == "copy":
-                return [(item[1], place[id(item[1][0])])]
-            ctx = place[id(item[1][-1])]
-            return [(e, ctx) for e in _inputs_of(item[1])]
-
-        def writes(item):
-            if item[0] == "copy":
-                return [(item[1], item[2])]
-            out = item[1][-1]
-            return [((out, k), place[id(out)]) for k in range(out.num_outputs)]
-
-        last_use = {}
-        for i, (_, item) in enumerate(items):
-            for key in reads(item):
-                last_use[key] = i
-        slots: dict = {}  # context -> slot sizes in bytes
-        free: dict = {}  # context -> free slot indices
-        assign = {}
-        naive = 0
-        for i, (_, item) in enumerate(items):
-            for key in writes(item):
-                e, ctx = key
-                if place[id(e[0])] == ctx and (e in persistent or e in values):
-                    continue
-                nbytes = prod(shapes[e]) * types[e].np.itemsize
-                naive += nbytes
-                sizes, avail = slots.setdefault(ctx, []), free.setdefault(ctx, [])
-                fits = [s for s in avail if sizes[s] >= nbytes]
-                if fits:
-                    s = min(fits, key=sizes.__getitem__)
-                    avail.remove(s)
-                else:
-                    s = len(sizes)
-                    sizes.append(nbytes)
-                assign[key] = s
-            for key in reads(item):
-                if last_use.get(key) == i and key in assign:
-                    free[key[1]].append(assign[key])
-        buffers = {ctx: [Buffer(get_device(ctx), max(n, 1)) for n in sizes]
-                   for ctx, sizes in slots.items()}
-        for _, item in items:
-            for key in writes(item):
-                e, ctx = key
-                home = place[id(e[0])] == ctx
-                if home and e in values:
-                    continue
-                if key in assign:
-                    array = NDArray(buffers[ctx][assign[key]], 0, shapes[e], types[e], ctx)
-                else:
-                    array = empty(shapes[e], ctx, types[e])
-                if home:
-                    values[e] = array
-                else:
-                    copies[key] = array
-        return {"planned_bytes": sum(sum(s) for s in slots.values()), "naive_bytes": naive,
-                "devices": {str(ctx): sum(sizes) for ctx, sizes in slots.items()}}
-
     def _plan(self, items, place, values, copies, shapes, types):
         """The forward and backward launch lists from the scheduled items, with the listing
         `debug_str` prints."""
-        self._fwd = _Plan()
-        self._bwd = _Plan()
+        self._fwd = planner.Plan()
+        self._bwd = planner.Plan()
         self.fused_kernels = 0
         self.cross_device_copies = 0
         self._listing = []
@@ -683,7 +394,6 @@ class Executor:
                         self._grad_req, new.aux_arrays, self._group2ctx)
 
 
-
 def bind(symbol, ctx, args, args_grad=None, grad_req="write", aux_states=None,
          group2ctx=None, shared_exec=None):
     """`Symbol.bind`: an Executor over the given arrays; with `group2ctx` ({ctx_group name:
@@ -714,27 +424,10 @@ def simple_bind(symbol, ctx, grad_req="write", type_dict=None, stype_dict=None,
         arg_types, _, aux_types = symbol.infer_type(**{**defaults, **types})
     if arg_types is None:
         raise MXNetError(f"simple_bind: cannot infer every dtype from {types}")
-    arg_ctx, aux_ctx = _home_contexts(symbol, ctx, _as_group2ctx(group2ctx))
+    arg_ctx, aux_ctx = placement.home_contexts(symbol, ctx, placement.as_group2ctx(group2ctx))
     args = [zeros(s, c, t) for s, t, c in zip(arg_shapes, arg_types, arg_ctx)]
     reqs = grad_req if isinstance(grad_req, dict) else {n: grad_req for n in names}
     grads = {n: zeros(s, c, t) for n, s, t, c in zip(names, arg_shapes, arg_types, arg_ctx)
              if reqs.get(n, "null") != "null"}
     aux = [zeros(s, c, t) for s, t, c in zip(aux_shapes, aux_types, aux_ctx)]
     return Executor(symbol, ctx, args, grads, grad_req, aux, group2ctx)
-
-
-def _home_contexts(symbol, ctx: Context, group2ctx) -> tuple:
-    """Where simple_bind allocates each argument and auxiliary state (lists in
-    list_arguments / list_auxiliary_states order)."""
-    arg_names, aux_names = symbol.list_arguments(), symbol.list_auxiliary_states()
-    if group2ctx is None:
-        return [ctx] * len(arg_names), [ctx] * len(aux_names)
-    nodes = topo_order([tuple(h) for h in symbol._heads])
-    places = _group_places(nodes, group2ctx)
-    home = {n.name: places.get(id(n), ctx) for n in nodes if n.is_variable}
-    aux = set(aux_names)
-    for node in reversed(nodes):  # the first reader wins
-        for e in node.inputs:
-            if e[0].is_variable and e[0].name in aux:
-                home[e[0].name] = places.get(id(node), ctx)
-    return [home[n] for n in arg_names], [home[n] for n in aux_names]
