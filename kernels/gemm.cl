@@ -13,9 +13,12 @@
  *   MR      rows of C in a register block
  *   NV      CTV vectors per register-block row, so a block is MR x NR, NR = NV * VW
  *   KU      k values in one unrolled tile of the pack kernels
+ *   NJ      columns of C per work-item of the GEMV kernel (default 4)
  *   VSTORE  1 when T == CT: aligned full blocks of C are read and written as CTV
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
  * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
+ * Every kernel ends with the same epilogue: C = alpha * sum + beta * C (+ bias[j] when
+ * has_bias, bias element j at bias_off + j * bias_cs), so a layer's bias costs no launch.
  *
  * Kernels (pack kernels take the operand's strides along the panel direction, ws, and k, ks):
  *   gemm_pack_a_SUFFIX  op(A) -> row panels of MR rows (rows past M are zero), cut along k
@@ -37,12 +40,19 @@
  *                       panel q and row panels g * PM .. g * PM + PM - 1: for each k block
  *                       (B's KC x NR piece stays in L1 across the PM row panels) it sums
  *                       MR x NR products in MR * NV CTV registers and adds them to C.
+ *                       With apacked == 0 it reads op(A) in place through (a_rs, a_cs)
+ *                       instead of from the packed panels (the pack launch is skipped).
  *                       Launch (Q rounded up to the local size LQ, ceil(P / PM), batch),
  *                       local (LQ, 1, 1): a work-group's work-items reuse one A block.
  *   gemm_direct_SUFFIX  no packing: work-item (q, i, batch) computes row i, columns
  *                       q * NR .. q * NR + NR - 1 of C straight from the strided operands,
  *                       for products too small to repay the packing launches.
  *                       Launch (ceil(N / NR), M, batch), rounded up to the local size.
+ *   gemm_gemv_SUFFIX    M <= 4 rows, A's rows and op(B)'s columns contiguous along k (x W^T
+ *                       of a fully connected layer): work-item (q, 0, batch) computes
+ *                       columns q * NJ .. q * NJ + NJ - 1 of every row, reading both operands
+ *                       as CTV vectors from any element address and reducing over k in
+ *                       M x NJ CTV registers. Launch (ceil(N / NJ), 1, batch), rounded up.
  * beta == 0 never reads C, so an uninitialised output cannot leak NaN into the result.
  * Products are written `a * b + c`: on pocl fma()/mad() compile to slow calls.
  */
@@ -58,7 +68,14 @@
 #define SUFFIX f32
 #endif
 
+#ifndef NJ
+#define NJ 4
+#endif
+#define GEMV_MAX_M 4
 #define NR (NV * VW)
+/* CTV read from any CT-aligned address (rows of odd length): clang then emits unaligned
+ * vector loads, where a plain CTV pointer would promise sizeof(CTV) alignment */
+typedef CTV __attribute__((aligned(sizeof(CT)))) CTVU;
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
 #define KN(base) CAT(base, SUFFIX)
@@ -117,10 +134,29 @@ __kernel void KN(gemm_pack_b)(const long N, const long K, const long kper,
     }
 }
 
+/* One k block of the MR x NR register block: acc += op(A) rows (A_AT(k, r)) x B panel. */
+#define MICRO_LOOP(A_AT)                                                        \
+    for (long k = k0; k < k1; ++k) {                                            \
+        CTV bk[NV];                                                             \
+        _Pragma("unroll") for (int v = 0; v < NV; ++v)                          \
+            bk[v] = pb[k * NV + v];                                             \
+        _Pragma("unroll") for (int r = 0; r < MR; ++r) {                        \
+            const CT ar = A_AT(k, r);                                           \
+            _Pragma("unroll") for (int v = 0; v < NV; ++v)                      \
+                acc[r][v] = ar * bk[v] + acc[r][v];                             \
+        }                                                                       \
+    }
+#define A_PACKED(k, r) pa[(k) * MR + (r)]
+#define A_STRIDED(k, r) (CT)ar_[r][(k) * a_cs]
+
 __kernel void KN(gemm_micro)(const long M, const long N, const long K,
     __global const CT *ap, const long ap_bs, __global const CT *bp, const long bp_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
-    const CT alpha, const CT beta, const long PM, const long KC)
+    const CT alpha, const CT beta,
+    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias,
+    const long PM, const long KC,
+    __global const T *a, const long a_off, const long a_rs, const long a_cs, const long a_bs,
+    const int apacked)
 {
     const long q = get_global_id(0), g = get_global_id(1), b = get_global_id(2);
     const long P = (M + MR - 1) / MR;
@@ -129,15 +165,21 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
     __global const CT *pa0 = ap + b * ap_bs;
     __global const CTV *pb = (__global const CTV *)(bp + b * bp_bs + q * K * NR);
     __global T *c0 = c + c_off + b * c_bs + j0;
+    __global const T *bias0 = bias + bias_off + j0 * bias_cs;
 #if VSTORE
-    const int vec_ok = j0 + NR <= N && ldc % VW == 0 && (size_t)c0 % sizeof(CTV) == 0;
+    const int vec_ok = j0 + NR <= N && ldc % VW == 0 && (size_t)c0 % sizeof(CTV) == 0 &&
+                       (!has_bias || bias_cs == 1);
+    CTV bvec[NV];
+    #pragma unroll
+    for (int v = 0; v < NV; ++v)
+        bvec[v] = has_bias && vec_ok ? ((__global const CTVU *)bias0)[v] : (CTV)0;
 #endif
     /* k0 == 0 runs once even when K == 0, so C still becomes beta * C */
     for (long k0 = 0; k0 < K || k0 == 0; k0 += KC) {
         const long k1 = min(k0 + KC, K);
         const CT bt = k0 == 0 ? beta : (CT)1;  /* later k blocks add to the partial sums */
+        const int addb = has_bias && k0 == 0;  /* the bias joins the first k block only */
         for (long p = p_start; p < p_stop; ++p) {
-            __global const CT *pa = pa0 + k0 * P * MR + p * (k1 - k0) * MR - k0 * MR;
             CTV acc[MR][NV];
             #pragma unroll
             for (int r = 0; r < MR; ++r) {
@@ -145,20 +187,18 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
                 for (int v = 0; v < NV; ++v)
                     acc[r][v] = (CTV)0;
             }
-            for (long k = k0; k < k1; ++k) {
-                CTV bk[NV];
-                #pragma unroll
-                for (int v = 0; v < NV; ++v)
-                    bk[v] = pb[k * NV + v];
-                #pragma unroll
-                for (int r = 0; r < MR; ++r) {
-                    const CT ar = pa[k * MR + r];
-                    #pragma unroll
-                    for (int v = 0; v < NV; ++v)
-                        acc[r][v] = ar * bk[v] + acc[r][v];
-                }
-            }
             const long i0 = p * MR;
+            if (apacked) {
+                __global const CT *pa = pa0 + k0 * P * MR + p * (k1 - k0) * MR - k0 * MR;
+                MICRO_LOOP(A_PACKED)
+            } else {
+                /* A read in place: rows past M repeat row M - 1, their sums are dropped */
+                __global const T *ar_[MR];
+                #pragma unroll
+                for (int r = 0; r < MR; ++r)
+                    ar_[r] = a + a_off + b * a_bs + min(i0 + r, M - 1) * a_rs;
+                MICRO_LOOP(A_STRIDED)
+            }
             __global T *cp = c0 + i0 * ldc;
 #if VSTORE
             if (vec_ok && i0 + MR <= M) {
@@ -166,9 +206,10 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
                 for (int r = 0; r < MR; ++r) {
                     __global CTV *row = (__global CTV *)(cp + r * ldc);
                     #pragma unroll
-                    for (int v = 0; v < NV; ++v)
-                        row[v] = bt == (CT)0 ? alpha * acc[r][v]
-                                             : alpha * acc[r][v] + bt * row[v];
+                    for (int v = 0; v < NV; ++v) {
+                        const CTV old = bt == (CT)0 ? (CTV)0 : bt * row[v];
+                        row[v] = alpha * acc[r][v] + old + (addb ? bvec[v] : (CTV)0);
+                    }
                 }
                 continue;
             }
@@ -183,7 +224,8 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
                     __global T *row = cp + r * ldc;
                     for (int e = 0; e < NR && j0 + e < N; ++e) {
                         const CT old = bt == (CT)0 ? (CT)0 : bt * (CT)row[e];
-                        row[e] = (T)(alpha * vals.s[e] + old);
+                        const CT bv = addb ? (CT)bias0[e * bias_cs] : (CT)0;
+                        row[e] = (T)(alpha * vals.s[e] + old + bv);
                     }
                 }
             }
@@ -195,7 +237,8 @@ __kernel void KN(gemm_direct)(const long M, const long N, const long K,
     __global const T *a, const long a_off, const long a_rs, const long a_cs, const long a_bs,
     __global const T *bm, const long b_off, const long b_rs, const long b_cs, const long b_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
-    const CT alpha, const CT beta)
+    const CT alpha, const CT beta,
+    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias)
 {
     const long q = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
     const long j0 = q * NR;
@@ -226,6 +269,90 @@ __kernel void KN(gemm_direct)(const long M, const long N, const long K,
         }
     }
     __global T *out = c + c_off + b * c_bs + i * ldc + j0;
-    for (int e = 0; e < nc; ++e)
-        out[e] = (T)(beta == (CT)0 ? alpha * acc[e] : alpha * acc[e] + beta * (CT)out[e]);
+    for (int e = 0; e < nc; ++e) {
+        const CT bv = has_bias ? (CT)bias[bias_off + (j0 + e) * bias_cs] : (CT)0;
+        out[e] = (T)((beta == (CT)0 ? alpha * acc[e] : alpha * acc[e] + beta * (CT)out[e]) + bv);
+    }
+}
+
+/* GEMV_ROWS(R): the R x NJ outputs of one work-item, reduced over k in CTV registers. */
+#define GEMV_ROWS(R)                                                            \
+    {                                                                           \
+        CTV acc[R][NJ];                                                         \
+        _Pragma("unroll") for (int r = 0; r < R; ++r)                           \
+            _Pragma("unroll") for (int j = 0; j < NJ; ++j)                      \
+                acc[r][j] = (CTV)0;                                             \
+        for (long k = 0; k < kv; k += VW) {                                     \
+            CTV av[R];                                                          \
+            _Pragma("unroll") for (int r = 0; r < R; ++r)                       \
+                av[r] = *(__global const CTVU *)(pa[r] + k);                    \
+            _Pragma("unroll") for (int j = 0; j < NJ; ++j) {                    \
+                const CTV bv = *(__global const CTVU *)(pb[j] + k);             \
+                _Pragma("unroll") for (int r = 0; r < R; ++r)                   \
+                    acc[r][j] = av[r] * bv + acc[r][j];                         \
+            }                                                                   \
+        }                                                                       \
+        _Pragma("unroll") for (int r = 0; r < R; ++r)                           \
+            _Pragma("unroll") for (int j = 0; j < NJ; ++j) {                    \
+                union { CTV v; CT s[VW]; } u;                                   \
+                u.v = acc[r][j];                                                \
+                CT t = (CT)0;                                                   \
+                _Pragma("unroll") for (int e = 0; e < VW; ++e)                  \
+                    t += u.s[e];                                                \
+                sum[r][j] = t;                                                  \
+            }                                                                   \
+    }
+
+__kernel void KN(gemm_gemv)(const long M, const long N, const long K,
+    __global const T *a, const long a_off, const long a_rs, const long a_bs,
+    __global const T *bm, const long b_off, const long b_cs, const long b_bs,
+    __global T *c, const long c_off, const long ldc, const long c_bs,
+    const CT alpha, const CT beta,
+    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias)
+{
+    const long q = get_global_id(0), b = get_global_id(2);
+    const long j0 = q * NJ;
+    if (j0 >= N) return;
+    const int nj = (int)min((long)NJ, N - j0);
+    /* rows past M and columns past N re-read the last ones; their sums are dropped */
+    __global const T *pa[GEMV_MAX_M];
+    __global const T *pb[NJ];
+    #pragma unroll
+    for (int r = 0; r < GEMV_MAX_M; ++r)
+        pa[r] = a + a_off + b * a_bs + min((long)r, M - 1) * a_rs;
+    #pragma unroll
+    for (int j = 0; j < NJ; ++j)
+        pb[j] = bm + b_off + b * b_bs + min(j0 + j, N - 1) * b_cs;
+    CT sum[GEMV_MAX_M][NJ];
+#if VSTORE
+    const long kv = K - K % VW;
+    if (M == 1) GEMV_ROWS(1)
+    else if (M == 2) GEMV_ROWS(2)
+    else if (M == 3) GEMV_ROWS(3)
+    else GEMV_ROWS(4)
+#else
+    const long kv = 0;  /* half is converted element by element below */
+    #pragma unroll
+    for (int r = 0; r < GEMV_MAX_M; ++r)
+        #pragma unroll
+        for (int j = 0; j < NJ; ++j)
+            sum[r][j] = (CT)0;
+#endif
+    for (long k = kv; k < K; ++k) {
+        #pragma unroll
+        for (int r = 0; r < GEMV_MAX_M; ++r) {
+            const CT ak = (CT)pa[r][k];
+            #pragma unroll
+            for (int j = 0; j < NJ; ++j)
+                sum[r][j] = ak * (CT)pb[j][k] + sum[r][j];
+        }
+    }
+    for (int r = 0; r < M; ++r) {
+        __global T *out = c + c_off + b * c_bs + r * ldc + j0;
+        for (int j = 0; j < nj; ++j) {
+            const CT bv = has_bias ? (CT)bias[bias_off + (j0 + j) * bias_cs] : (CT)0;
+            const CT old = beta == (CT)0 ? (CT)0 : beta * (CT)out[j];
+            out[j] = (T)(alpha * sum[r][j] + old + bv);
+        }
+    }
 }

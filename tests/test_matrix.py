@@ -1,7 +1,9 @@
 """Tests for clnet.ops.matrix: dot and batch_dot against numpy (every float dtype, transpose
 flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths, every PARAMS row), the
-`gemm` launcher's alpha/beta/stride forms, the gradients (autograd against numpy, the symbolic
-executor against finite differences) and the error messages."""
+`gemm` launcher's alpha/beta/stride forms and its bias epilogue on every kernel path, the
+gradients (autograd against numpy, the symbolic executor against finite differences) and the
+error messages. The measured search and the GEMV kernel's own cases are in
+test_gemm_tuning.py."""
 from __future__ import annotations
 
 import itertools
@@ -208,11 +210,37 @@ def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n, pad, off)
     _check(xc.asnumpy(), want.astype("float32"), k, "float32")
 
 
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("m,k,n,path", [(3, 5, 7, "direct"), (2, 70, 33, "gemv"),
+                                        (4, 70, 33, "direct"), (70, 300, 40, "packed")])
+def test_gemm_bias_epilogue(ctx, dtype, m, k, n, path):
+    """gemm's bias (a vector along n, here a strided view) is added once to every row in
+    each kernel path's store, with beta reading C as well."""
+    _need(ctx, dtype)
+    a, w = _uniform((m, k), dtype), _uniform((n, k), dtype)
+    c, bias = _uniform((m, n), dtype), _uniform((3 * n,), dtype)
+    xa, xw, xc, xb = _nd(a), _nd(w), _nd(c), _nd(bias)
+    dev, dt = get_device(ctx), xa._dt
+    op_a = matrix.Operand(xa._buf, 0, k, 1, 0)
+    # gemv reads W^T (both operands contiguous along k); the others a row-major copy
+    op_b = matrix.Operand(xw._buf, 0, 1, k, 0)
+    if path != "gemv":
+        xw = _nd(np.ascontiguousarray(w.T))
+        op_b = matrix.Operand(xw._buf, 0, n, 1, 0)
+    assert matrix.kernel_path(dev, dt, m, n, k, op_a, op_b) == path
+    matrix.gemm(dev, dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, 0),
+                beta=0.5, bias=matrix.Operand(xb._buf, 2, 0, 3, 0))
+    want = a.astype(np.float64) @ w.T + 0.5 * c + bias[2::3]
+    _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+
+
 @pytest.mark.parametrize("kind", sorted(matrix.PARAMS))
-def test_every_params_row(ctx, kind, monkeypatch):
+def test_every_params_row(ctx, kind, monkeypatch, request):
     """Each device kind's blocking computes the same products (the GPU row runs here on
     whatever device there is), over both kernel paths, edges and k blocks."""
     monkeypatch.setattr(matrix, "device_kind", lambda device: kind)
+    matrix.forget_choices()
+    request.addfinalizer(matrix.forget_choices)
     for (m, k, n), (ta, tb) in zip([(1, 300, 70), (37, 300, 29), (130, 70, 9), (3, 5, 2)],
                                    FLAGS):
         a, b = _operands(m, k, n, ta, tb, "float32", lead=(2,))

@@ -1,13 +1,16 @@
 """Matrix products: `dot`, `batch_dot`, their gradients, and the GEMM launcher (`gemm`).
 
-`gemm` enqueues C = alpha * op(A) * op(B) + beta * C for strided, batched operands with the
-kernels of `kernels/gemm.cl` (one program per dtype): large products pack A and B into panels
-and run the register-blocked micro-kernel, tiny ones run a direct kernel. The blocking
-parameters live in one table per device kind (`PARAMS`, read through `gemm_params`), so a
-measured search or an on-disk tuning file can replace them in one place. The gradient of each
-op is one op (`_backward_dot`, `_backward_batch_dot`) running two GEMMs on the same operands.
-Other ops (FullyConnected, convolution lowered to GEMM) may call `gemm` directly; sparse
-storage and the linear-algebra ops (`linalg_*`) are not here.
+`gemm` enqueues C = alpha * op(A) * op(B) + beta * C (+ a bias along n) for strided, batched
+operands with the kernels of `kernels/gemm.cl` (one program per dtype and blocking): large
+products pack B (and A, unless reading it in place is faster) into panels and run the
+register-blocked micro-kernel, products of at most 4 rows whose operands are both contiguous
+along k run the GEMV kernel, tiny ones a direct kernel. The blocking parameters start from one
+table per device kind (`PARAMS`); a measured search per shape class (`CANDIDATES`, timed
+through `runtime.tuning`, stored on disk per device) may replace some of them, unless
+CLNET_GEMM_TUNE=0. The gradient of each op is one op (`_backward_dot`,
+`_backward_batch_dot`) running two GEMMs on the same operands. Other ops (FullyConnected,
+convolution lowered to GEMM) call `gemm` directly; sparse storage and the linear-algebra ops
+(`linalg_*`) are not here.
 """
 from __future__ import annotations
 
@@ -17,35 +20,50 @@ import numpy as np
 
 from ..base import MXNetError, prod
 from ..codegen import templates
-from ..runtime import Buffer
+from ..runtime import Buffer, tuning
 from .registry import OpDef, Param, register
 
 FLOATS = ("float32", "float64", "float16")
 
-# Blocking per device kind, the one place to change (or to fill from a measured search):
+# Blocking per device kind, the defaults the measured search starts from:
 #   MR x NR    register block of the micro-kernel, NR = NV * VW; VW fills VEC_BYTES (one SIMD
 #              register: float8 / double4 on AVX2)
 #   KC         k block: B's KC x NR piece stays in L1 while a work-item walks PM row panels
 #   KU, KPER   k values per unrolled pack tile and per pack work-item (a multiple of KU)
-#   LQ, PACK_LOCAL, DIRECT_LOCAL   local sizes. They are fixed: pocl compiles a kernel once
-#              per local size, so a size chosen per shape would cost a compile per new shape.
+#   APACK      1: pack A into row panels; 0: the micro-kernel reads A in place (one launch less)
+#   NJ         columns of C per GEMV work-item (each reduced over k in VW-wide registers)
+#   LQ, PACK_LOCAL, DIRECT_LOCAL, GEMV_LOCAL   local sizes. pocl compiles a kernel once per
+#              local size, so they are never chosen per shape, only per shape class.
 #   DIRECT_MAX_FLOPS, DIRECT_MAX_M   products this small (or with this few rows) skip packing
 # The CPU row is measured on pocl (Zen 3 target): pack groups of 1 work-item ran up to 2x
 # faster than groups of 8, and KU = 8 because larger unrolled tiles tripled the compile time
 # for ~2% speed. The GPU row is an untuned starting point, correct on any OpenCL device.
 PARAMS = {
     "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 8, "LQ": 4, "PM": 16, "KC": 256,
-            "KPER": 256, "PACK_LOCAL": 1, "DIRECT_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3,
-            "DIRECT_MAX_M": 4},
+            "KPER": 256, "APACK": 1, "NJ": 4, "PACK_LOCAL": 1, "DIRECT_LOCAL": 4,
+            "GEMV_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3, "DIRECT_MAX_M": 4},
     "gpu": {"MR": 4, "NV": 1, "VEC_BYTES": 16, "KU": 1, "LQ": 64, "PM": 1, "KC": 1 << 30,
-            "KPER": 1, "PACK_LOCAL": 64, "DIRECT_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3,
-            "DIRECT_MAX_M": 1},
+            "KPER": 1, "APACK": 1, "NJ": 1, "PACK_LOCAL": 64, "DIRECT_LOCAL": 64,
+            "GEMV_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3, "DIRECT_MAX_M": 1},
 }
+# What the measured search tries per device kind and kernel path: changes to the PARAMS row,
+# the row itself first. Each distinct MR / NV / KU / NJ is one more program build (~0.4 s on
+# pocl), so the lists stay short; KC, PM and APACK are kernel arguments and cost no build.
+CANDIDATES = {
+    ("cpu", "packed"): ({}, {"APACK": 0}, {"KC": 128, "PM": 32}, {"MR": 6}),
+    ("cpu", "gemv"): ({}, {"NJ": 8}, {"GEMV_LOCAL": 8}, {"NJ": 2}),
+    ("gpu", "packed"): ({}, {"APACK": 0}, {"NV": 2}, {"LQ": 32}),
+    ("gpu", "gemv"): ({}, {"NJ": 2}, {"GEMV_LOCAL": 32}),
+}
+# Defines of the template: a change in any other parameter reuses the program.
+_DEFINED = ("MR", "NV", "KU", "NJ")
+GEMV_MAX_M = 4  # the GEMV kernel's row limit (GEMV_MAX_M in gemm.cl)
 
 
 class Operand(NamedTuple):
     """A batch of matrices in a buffer: element (batch, i, j) is at
-    offset + batch * bs + i * rs + j * cs (elements)."""
+    offset + batch * bs + i * rs + j * cs (elements). A bias is an Operand whose element j
+    is at offset + j * cs, for every row and batch."""
 
     buffer: object
     offset: int
@@ -59,10 +77,11 @@ def device_kind(device) -> str:
     return "gpu" if device.cl_device.type & cl.device_type.GPU else "cpu"
 
 
-def gemm_params(device, dt) -> dict:
-    """Blocking parameters for `dt` on `device`: the device kind's row of PARAMS with the
-    vector width fitted to the compute type."""
+def gemm_params(device, dt, change: dict | None = None) -> dict:
+    """Blocking parameters for `dt` on `device`: the device kind's row of PARAMS with
+    `change` applied and the vector width fitted to the compute type."""
     params = dict(PARAMS[device_kind(device)])
+    params.update(change or {})
     itemsize = 8 if dt.name == "float64" else 4
     params["VW"] = max(1, params["VEC_BYTES"] // itemsize)
     return params
@@ -71,7 +90,7 @@ def gemm_params(device, dt) -> dict:
 def _source(dt, params) -> str:
     ct = templates.compute_ctype(dt)
     defines = {"T": dt.ctype, "CT": ct, "CTV": f"{ct}{params['VW']}", "VW": params["VW"],
-               "MR": params["MR"], "NV": params["NV"], "KU": params["KU"],
+               "MR": params["MR"], "NV": params["NV"], "KU": params["KU"], "NJ": params["NJ"],
                "VSTORE": int(ct == dt.ctype), "SUFFIX": dt.suffix}
     return templates.render("gemm", defines, (dt,))
 
@@ -83,28 +102,162 @@ def _ceil(a: int, b: int) -> int:
 # Scalars go to kernels as numpy values of the kernel's types (long sizes and strides), so
 # Device.enqueue can declare them to pyopencl once per kernel.
 _L = np.int64
+_ONE, _ZERO = np.int32(1), np.int32(0)
 
 
-def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
-         batch: int = 1, alpha: float = 1.0, beta: float = 0.0) -> None:
-    """Enqueue C = alpha * op(A) * op(B) + beta * C for `batch` products of op(A) (m x k,
-    read through `a`) and op(B) (k x n, read through `b`) into C (m x n, `c.cs` must be 1).
-    Packed panels are pooled temporaries; nothing waits on the host."""
-    if m == 0 or n == 0 or batch == 0:
-        return
-    params = gemm_params(device, dt)
-    src = _source(dt, params)
-    ct = np.float64 if dt.name == "float64" else np.float32
-    c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
+def kernel_path(device, dt, m: int, n: int, k: int, a: Operand, b: Operand,
+                batch: int = 1) -> str:
+    """Which kernels compute this product: "gemv", "direct" or "packed"."""
+    params = _defaults(device, dt)
+    if m <= GEMV_MAX_M and k > 0 and a.cs == 1 and b.rs == 1:
+        return "gemv"  # both operands contiguous along k (x W^T in FullyConnected)
     nr = params["NV"] * params["VW"]
     if k == 0 or 2 * m * n * k * batch <= params["DIRECT_MAX_FLOPS"] or (
             m <= params["DIRECT_MAX_M"] and n >= nr):
-        _direct(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
+        return "direct"
+    return "packed"
+
+
+_DEFAULTS: dict = {}
+
+
+def _defaults(device, dt) -> dict:
+    key = (device, dt.name)
+    params = _DEFAULTS.get(key)
+    if params is None:
+        params = _DEFAULTS[key] = gemm_params(device, dt)
+    return params
+
+
+def _bucket(x: int) -> int:
+    """Coarse size class: 1, 2-4, 5-16, 17-64, ... (powers of 4), capped at 4096+."""
+    return min((max(x, 1) - 1).bit_length() + 1 >> 1, 7)
+
+
+def shape_class(dt, path: str, m: int, n: int, k: int, a: Operand, b: Operand) -> str:
+    """The tuning key of a product: dtype, path, size buckets and which way each operand is
+    contiguous (k-major or not), so one search serves a whole family of shapes."""
+    mk = f"m{m}" if path == "gemv" else f"m{_bucket(m)}"
+    lay = f"{'a' if a.cs == 1 else 'A'}{'b' if b.cs == 1 else 'B'}"
+    return f"{dt.name}/{path}/{mk}n{_bucket(n)}k{_bucket(k)}/{lay}"
+
+
+_CHOSEN: dict = {}  # (device, shape class) -> parameters
+_PLANS: dict = {}  # (device, dtype, sizes, unit strides) -> (path, parameters, source)
+
+
+def forget_choices() -> None:
+    """Drop the remembered kernel paths and parameters (after changing PARAMS, CANDIDATES,
+    CLNET_GEMM_TUNE or the tuning files), so the next products choose again."""
+    _DEFAULTS.clear()
+    _CHOSEN.clear()
+    _PLANS.clear()
+
+
+def _tuned(device, dt, path: str, dims, a: Operand, b: Operand) -> dict:
+    """The parameters for this product: the defaults, or the measured choice of its shape
+    class (searched once per class and device, then read from the tuning file)."""
+    m, n, k, _ = dims
+    candidates = CANDIDATES.get((device_kind(device), path))
+    if not candidates or not tuning.enabled("gemm"):
+        return _defaults(device, dt)
+    key = shape_class(dt, path, m, n, k, a, b)
+    params = _CHOSEN.get((device, key))
+    if params is None:
+        def measure(change):
+            return _time_candidate(device, dt, dims, a, b, gemm_params(device, dt, change))
+        change = tuning.choose(device, "gemm", key, list(candidates), measure)
+        params = _CHOSEN[(device, key)] = gemm_params(device, dt, change)
+    return params
+
+
+def _time_candidate(device, dt, dims, a: Operand, b: Operand, params: dict) -> float:
+    """Seconds per product of this shape with `params`, on zero-filled scratch operands laid
+    out like `a` and `b` (the real ones may alias C): after one warm-up launch that also
+    builds the program, one timed launch, and for short products the best of 3 rounds of
+    back-to-back launches of ~5 ms each."""
+    import time
+
+    import pyopencl as cl
+    m, n, k, batch = dims
+    itemsize = np.dtype(dt.np).itemsize
+    scratch = []
+    for rows, cols, op in ((m, k, a), (k, n, b), (m, n, None)):
+        buf = Buffer(device, max(rows * cols * batch, 1) * itemsize)
+        cl.enqueue_fill_buffer(device.queue, buf.cl_buffer, np.zeros(1, np.uint8), 0,
+                               buf.nbytes)
+        col_major = op is not None and op.rs == 1 and op.cs != 1
+        scratch.append(Operand(buf, 0, *((1, rows) if col_major else (cols, 1)), rows * cols))
+    sa, sb, sc = scratch
+
+    def run(reps):
+        for _ in range(reps):
+            gemm(device, dt, m, n, k, sa, sb, sc, batch=batch, params=params)
+        device.queue.finish()
+
+    run(1)
+    start = time.perf_counter()
+    run(1)
+    best = time.perf_counter() - start
+    if best > 0.05:
+        return best  # a long product: one timed run is precise enough
+    reps = max(1, min(100, int(0.005 / max(best, 1e-6))))
+    for _ in range(3):
+        start = time.perf_counter()
+        run(reps)
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best
+
+
+def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
+         batch: int = 1, alpha: float = 1.0, beta: float = 0.0, bias: Operand | None = None,
+         params: dict | None = None, path: str | None = None) -> None:
+    """Enqueue C = alpha * op(A) * op(B) + beta * C (+ bias) for `batch` products of op(A)
+    (m x k, read through `a`) and op(B) (k x n, read through `b`) into C (m x n, `c.cs` must
+    be 1); `bias` (element j at bias.offset + j * bias.cs) is added to every row of C.
+    `params` forces a parameter set (from `gemm_params`) instead of the tuned one, `path` a
+    kernel path ("packed" and "direct" take any operands, "gemv" needs m <= 4 and both
+    operands contiguous along k). Packed panels are pooled temporaries; nothing waits on the
+    host."""
+    if m == 0 or n == 0 or batch == 0:
+        return
+    if params is None and path is None:
+        # the choice depends on the sizes and on which strides are 1: remembered per call form
+        key = (device, dt.name, m, n, k, batch, a.rs == 1, a.cs == 1, b.rs == 1, b.cs == 1)
+        plan = _PLANS.get(key)
+        if plan is None:
+            path = kernel_path(device, dt, m, n, k, a, b, batch)
+            params = _tuned(device, dt, path, (m, n, k, batch), a, b)
+            if len(_PLANS) > 4096:
+                _PLANS.clear()
+            plan = _PLANS[key] = (path, params, _source(dt, params))
+        path, params, src = plan
     else:
-        _packed(device, dt, src, params, (m, n, k, batch), a, b, c, c_args)
+        path = path or kernel_path(device, dt, m, n, k, a, b, batch)
+        params = params or _tuned(device, dt, path, (m, n, k, batch), a, b)
+        src = _source(dt, params)
+    ct = np.float64 if dt.name == "float64" else np.float32
+    c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
+    if bias is None:
+        bias_args = [c.buffer.cl_buffer, _L(0), _L(0), _ZERO]
+    else:
+        bias_args = [bias.buffer.cl_buffer, _L(bias.offset), _L(bias.cs), _ONE]
+    buffers = (a.buffer, b.buffer, c.buffer) + (() if bias is None else (bias.buffer,))
+    launch = {"gemv": _gemv, "direct": _direct, "packed": _packed}[path]
+    launch(device, dt, src, params, (m, n, k, batch), a, b, c_args + bias_args, buffers)
 
 
-def _direct(device, dt, src, params, dims, a, b, c, c_args):
+def _gemv(device, dt, src, params, dims, a, b, c_args, buffers):
+    m, n, k, batch = dims
+    local = params["GEMV_LOCAL"]
+    args = [_L(m), _L(n), _L(k), a.buffer.cl_buffer, _L(a.offset), _L(a.rs), _L(a.bs),
+            b.buffer.cl_buffer, _L(b.offset), _L(b.cs), _L(b.bs)]
+    gsize = (_ceil(_ceil(n, params["NJ"]), local) * local, 1, batch)
+    device.enqueue(device.kernel(src, f"gemm_gemv_{dt.suffix}"), gsize, (local, 1, 1),
+                   args + c_args, buffers)
+
+
+def _direct(device, dt, src, params, dims, a, b, c_args, buffers):
     m, n, k, batch = dims
     nr, local = params["NV"] * params["VW"], params["DIRECT_LOCAL"]
     args = [_L(m), _L(n), _L(k)]
@@ -112,28 +265,34 @@ def _direct(device, dt, src, params, dims, a, b, c, c_args):
         args += [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs)]
     gsize = (_ceil(_ceil(n, nr), local) * local, m, batch)
     device.enqueue(device.kernel(src, f"gemm_direct_{dt.suffix}"), gsize, (local, 1, 1),
-                   args + c_args, (a.buffer, b.buffer, c.buffer))
+                   args + c_args, buffers)
 
 
-def _packed(device, dt, src, params, dims, a, b, c, c_args):
+def _packed(device, dt, src, params, dims, a, b, c_args, buffers):
     m, n, k, batch = dims
     mr, nr = params["MR"], params["NV"] * params["VW"]
     kc = min(params["KC"], k)  # PARAMS keep KC a multiple of KU
     panels_a, panels_b = _ceil(m, mr), _ceil(n, nr)
     ap_bs, bp_bs = panels_a * mr * k, panels_b * nr * k
     itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
-    packed_a = Buffer(device, ap_bs * batch * itemsize)
     packed_b = Buffer(device, bp_bs * batch * itemsize)
     # A is packed along its rows, B along its columns: pass each as (panel dir) x k
-    _pack(device.kernel(src, f"gemm_pack_a_{dt.suffix}"), device, params, a, (m, k, batch),
-          mr, [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
+    if params["APACK"]:
+        packed_a = Buffer(device, ap_bs * batch * itemsize)
+        _pack(device.kernel(src, f"gemm_pack_a_{dt.suffix}"), device, params, a,
+              (m, k, batch), mr, [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
+    else:
+        packed_a = packed_b  # not read: the micro-kernel reads A in place
     _pack(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), device, params,
           b._replace(rs=b.cs, cs=b.rs), (n, k, batch), nr, [_L(n), _L(k)], packed_b, bp_bs)
     lq, pm = params["LQ"], params["PM"]
     device.enqueue(device.kernel(src, f"gemm_micro_{dt.suffix}"),
                    (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
                    [_L(m), _L(n), _L(k), packed_a.cl_buffer, _L(ap_bs), packed_b.cl_buffer,
-                    _L(bp_bs)] + c_args + [_L(pm), _L(kc)], (packed_a, packed_b, c.buffer))
+                    _L(bp_bs)] + c_args + [_L(pm), _L(kc), a.buffer.cl_buffer, _L(a.offset),
+                                           _L(a.rs), _L(a.cs), _L(a.bs),
+                                           np.int32(params["APACK"])],
+                   buffers + (packed_a, packed_b))
 
 
 def _pack(knl, device, params, op, dims, width, head, packed, packed_bs):

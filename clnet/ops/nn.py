@@ -133,18 +133,15 @@ def _dense_operand(x, rs: int, cs: int) -> Operand:
 
 
 def _fc_forward(params, inputs, outputs):
-    """out (rows, n) = x (rows, k) . W^T (+ b: broadcast into out first, then beta = 1)."""
+    """out (rows, n) = x (rows, k) . W^T (+ b, added by the GEMM's store): one GEMM only."""
     x, w, out = inputs[0], inputs[1], outputs[0]
     rows, k, _ = _fc_dims(params, x.shape)
     n = params["num_hidden"]
     if out.size == 0:
         return
-    beta = 0.0
-    if not params["no_bias"]:
-        _copy(_as(out, (rows, n)), mapping.broadcast_view(inputs[2].view_desc(), (rows, n)))
-        beta = 1.0
+    bias = None if params["no_bias"] else _dense_operand(inputs[2], 0, 1)
     gemm(out.device, out._dt, rows, n, k, _dense_operand(x, k, 1), _dense_operand(w, 1, k),
-         _dense_operand(out, n, 1), beta=beta)
+         _dense_operand(out, n, 1), bias=bias)
 
 
 def _fc_grad(F, p, ins, outs, g):

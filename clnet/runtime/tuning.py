@@ -1,0 +1,130 @@
+"""Measured parameter choices per device, kept on disk so later processes start tuned.
+
+Owns the tuning files and the search loop: `choose(device, family, key, candidates, measure)`
+returns the stored choice for a shape class `key` of kernel family `family`, or times each
+candidate with `measure` (under a time budget), keeps the fastest and stores it. One JSON file
+per device identity (platform, device, driver version) lives in `<cache>/tuning/<sha>.json`,
+next to the kernel binaries of `device.cache_dir()`; it is rewritten atomically (temporary
+file + os.replace) and merged with what other processes wrote meanwhile. A corrupt or foreign
+file is ignored and replaced. What the candidates are and how one is timed is the caller's
+business (`ops.matrix` for GEMM). `CLNET_<FAMILY>_TUNE=0` turns a family's search off: the
+caller then uses its defaults and no file is read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from ..base import MXNetError, env_str
+from . import replay
+from .device import cache_dir
+
+VERSION = 1
+# Search statistics of this process (tests read them to see that a tuned process searches no
+# more): searches run, candidates timed, files read.
+stats = {"searches": 0, "timed": 0, "loads": 0}
+_stores: dict = {}
+_lock = threading.RLock()
+
+
+def enabled(family: str) -> bool:
+    """Whether `family`'s measured search runs: CLNET_<FAMILY>_TUNE, default on."""
+    return env_str(f"CLNET_{family.upper()}_TUNE", "1").strip() not in ("0", "false", "off")
+
+
+def path_for(identity: str) -> str:
+    """The tuning file of a device identity, under the cache directory's parent."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return os.path.join(os.path.dirname(cache_dir()), "tuning", digest + ".json")
+
+
+class Store:
+    """The choices of one device: {family: {shape-class key: choice}}, mirrored on disk."""
+
+    def __init__(self, identity: str):
+        self.identity = identity
+        self.path = path_for(identity)
+        self.entries = self._read()
+
+    def _read(self) -> dict:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                doc = json.load(f)
+            stats["loads"] += 1
+        except (OSError, ValueError):
+            return {}  # missing or corrupt: searched again and rewritten
+        if (not isinstance(doc, dict) or doc.get("version") != VERSION
+                or doc.get("identity") != self.identity
+                or not isinstance(doc.get("entries"), dict)):
+            return {}
+        return {fam: dict(v) for fam, v in doc["entries"].items() if isinstance(v, dict)}
+
+    def get(self, family: str, key: str):
+        return self.entries.get(family, {}).get(key)
+
+    def put(self, family: str, key: str, choice) -> None:
+        """Record a choice and rewrite the file, keeping other processes' entries."""
+        with _lock:
+            merged = self._read()
+            for fam, values in self.entries.items():
+                merged.setdefault(fam, {}).update(values)
+            merged.setdefault(family, {})[key] = choice
+            self.entries = merged
+            doc = {"version": VERSION, "identity": self.identity, "entries": merged}
+            try:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(doc, f, indent=1, sort_keys=True)
+                os.replace(tmp, self.path)
+            except OSError:
+                pass  # an unwritable cache directory costs a search per process
+
+
+def store_for(device) -> Store:
+    with _lock:
+        store = _stores.get(device.identity)
+        if store is None:
+            store = _stores[device.identity] = Store(device.identity)
+        return store
+
+
+def forget() -> None:
+    """Drop the in-memory stores, so the next lookup reads the files again."""
+    with _lock:
+        _stores.clear()
+
+
+def choose(device, family: str, key: str, candidates: Sequence[dict],
+           measure: Callable[[dict], float], budget_s: float = 3.0) -> dict:
+    """The candidate to use for shape class `key`: the stored one when it is still among
+    `candidates`, else the fastest by `measure(candidate) -> seconds` (first candidate first;
+    no new candidate starts once `budget_s` is spent; one that raises is skipped)."""
+    import pyopencl as cl
+    store = store_for(device)
+    stored = store.get(family, key)
+    if stored in candidates:
+        return stored
+    stats["searches"] += 1
+    best, best_time = candidates[0], float("inf")
+    start = time.perf_counter()
+    # the search's launches are not part of any step an executor is recording
+    with replay.paused():
+        device.queue.finish()
+        for cand in candidates:
+            if time.perf_counter() - start > budget_s and best_time < float("inf"):
+                break
+            try:
+                seconds = measure(cand)
+            except (MXNetError, cl.Error):  # a candidate the device rejects is not chosen
+                continue
+            stats["timed"] += 1
+            if seconds < best_time:
+                best, best_time = cand, seconds
+        device.queue.finish()
+    store.put(family, key, best)
+    return best
