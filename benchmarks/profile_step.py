@@ -43,7 +43,7 @@ import bench_all  # noqa: E402  (models, data and trainers)
 
 # (category, kernel-name prefixes); the first match wins, so copies precede elementwise
 CATEGORIES = (
-    ("GEMM", ("gemm_micro", "gemm_direct")),
+    ("GEMM", ("gemm_micro", "gemm_direct", "gemm_gemv")),
     ("packing", ("gemm_pack",)),
     ("conv lowering", ("im2col", "col2im", "rows_copy")),
     ("copies", ("ew_vec__copy", "ew_contig__copy", "ew_grid__copy", "ew_strided__copy")),
