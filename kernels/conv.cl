@@ -1,10 +1,10 @@
-/* Convolution lowering (im2col / col2im, row copies) and pooling over dense NCHW arrays; 1-D
- * (NCW) runs as H = OH = KH = 1. One program per dtype holds every kernel.
+/* Convolution lowering over dense NCHW arrays: im2col / col2im and row copies; 1-D (NCW) runs
+ * as H = OH = KH = 1. One program per dtype holds every kernel.
  *
  * Parameters (defines prepended by clnet.codegen.templates.render):
  *   T         element type
  *   CT        compute type (float for half, else T)
- *   T_LOWEST  start value of a max: the lowest finite T (MXNet's MinValue)
+ *   HALF      1 when T is half (vectors then convert to CT and back), else 0
  *   SUFFIX    dtype suffix of the kernel names, e.g. f32
  *
  * Geometry (int arguments, so one build serves every shape): C channels of the image side,
@@ -13,49 +13,66 @@
  * (oh * SH - PH + kh * DH, ow * SW - PW + kw * DW); outside the image it reads zero.
  * Offsets into buffers are long; indices inside one image are int.
  *
+ * Contiguous runs move 8 elements at a time through an 8-vector type of element alignment
+ * (any offset is legal), the rest one by one.
+ *
  * Kernels (every launch is rounded up to the local size and guarded):
  *   im2col_SUFFIX   cols[r][b * OH * OW + oh * OW + ow] = x[b][c][ih][iw] for tap row
  *                   r = (c * KH + kh) * KW + kw and image b < nb (a chunk of the batch at
  *                   x + x_off): the (C*KH*KW) x (nb*OH*OW) matrix a convolution multiplies.
- *                   Launch (nb, C*KH): work-item (b, c * KH + kh) writes the KW runs of
- *                   OH*OW values of its taps; neighbouring work-items write neighbouring
- *                   runs.
+ *                   Launch (nb, C*KH*KW): work-item (b, r) writes the contiguous run of
+ *                   OH*OW values of its tap and image; neighbouring work-items write
+ *                   neighbouring runs.
  *   col2im_SUFFIX   the transpose, as a gather: dx[b][c][ih][iw] = bias[c] (when has_bias)
  *                   plus the cols entries whose tap reads (ih, iw). A work-item owns one
  *                   image row (b, c, ih): it initialises the row, then adds each contributing
  *                   cols row segment, so nothing is written twice at once (no atomics).
  *                   Launch (nb * C * H).
+ *   conv_one_SUFFIX y[n][f][oh][ow] = bias[f] (when has_bias) + the sum over taps of
+ *                   w[f][kh][kw] * x[n][f / FG][ih][iw]: the direct convolution of images with
+ *                   one input channel per group (FG filters per group, F in all, N images).
+ *                   Launch (N * F / FG * ceil(FG / 4) * OH): a work-item writes output row oh
+ *                   of up to 4 filters of a group, 8 columns at a time where every tap is
+ *                   inside the image (stride 1), the rest one by one.
  *   rows_copy_SUFFIX  dst[dst_off + (o * NI + i) * len + s] = src[src_off + o * so + i * si
  *                   + s] (+ bias[i] when has_bias) for o < NO, i < NI, s < len: moves
  *                   (F, nb, HW) products into NCHW and back. src may be dst (in place).
  *                   Launch (NO * NI): a work-item copies one run of len.
- *   pool_fwd_SUFFIX y[nc][oh][ow] over windows KH x KW: type 0 max (padding never wins),
- *                   1 average (divided by the window clipped to the padded image, or to the
- *                   image when include_pad == 0), 2 sum. Launch (NC * OH): a work-item writes
- *                   one output row.
- *   pool_bwd_SUFFIX dx[nc][ih][iw] = sum over the windows holding (ih, iw) of dy, divided as
- *                   the forward did (average), or only where (ih, iw) is the window's first
- *                   maximum in row-major order (max; recomputed from x, as MXNet routes it).
- *                   Launch (NC * H), a work-item owning one image row, or with bands != 0
- *                   (needs SH >= KH) (NC * OH), a work-item owning output row oh's band of
- *                   image rows, so each window is scanned once.
  */
 #ifndef T
 #define T float
 #define CT float
-#define T_LOWEST (-FLT_MAX)
+#define HALF 0
 #define SUFFIX f32
 #endif
 
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
 #define KN(base) CAT(base, SUFFIX)
+#define PASTE_(a, b) a##b
+#define PASTE(a, b) PASTE_(a, b)
+#define T8 PASTE(T, 8)
+#define CT8 PASTE(CT, 8)
+
+/* 8 elements at any element offset: the vector type with the element's alignment */
+typedef T8 vec8u __attribute__((aligned(sizeof(T))));
+/* vectors convert only for half: convert_ calls on double8 break pocl's ABI */
+#if HALF
+#define TO_CT8(v) convert_float8(v)
+#define TO_T8(v) convert_half8(v)
+#else
+#define TO_CT8(v) (v)
+#define TO_T8(v) (v)
+#endif
+#define LOAD8(p) TO_CT8(*(__global const vec8u *)(p))
+#define STORE8(p, v) (*(__global vec8u *)(p) = TO_T8(v))
 
 #define GEOM_ARGS const int C, const int H, const int W, const int OH, const int OW, \
     const int KH, const int KW, const int SH, const int SW, const int PH, const int PW, \
     const int DH, const int DW
 
-/* [lo, hi): the output columns ow whose image column ow * SW + iw0 lies in [0, W) */
+/* [lo, hi): the output columns ow whose image column ow * SW + iw0 lies in [0, W) (or the
+ * same for rows) */
 inline int2 col_range(const int iw0, const int SW, const int W, const int OW)
 {
     int lo, hi;
@@ -70,38 +87,79 @@ inline int2 col_range(const int iw0, const int SW, const int W, const int OW)
     return (int2)(lo, clamp(hi, lo, OW));
 }
 
+/* dst[0, n) = v */
+inline void fill_run(__global T *dst, const T v, const long n)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(__global vec8u *)(dst + i) = (T8)v;
+    for (; i < n; ++i)
+        dst[i] = v;
+}
+
+/* dst[0, n) = src[0, n) */
+inline void copy_run(__global T *dst, __global const T *src, const long n)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(__global vec8u *)(dst + i) = *(__global const vec8u *)(src + i);
+    for (; i < n; ++i)
+        dst[i] = src[i];
+}
+
+/* dst[0, n) = src[0, n) + add */
+inline void copy_add_run(__global T *dst, __global const T *src, const long n, const CT add)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        STORE8(dst + i, LOAD8(src + i) + add);
+    for (; i < n; ++i)
+        dst[i] = (T)((CT)src[i] + add);
+}
+
+/* dst[0, n) += src[0, n) */
+inline void add_run(__global T *dst, __global const T *src, const int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        STORE8(dst + i, LOAD8(dst + i) + LOAD8(src + i));
+    for (; i < n; ++i)
+        dst[i] = (T)((CT)dst[i] + (CT)src[i]);
+}
+
 __kernel void KN(im2col)(__global const T *restrict x, const long x_off,
                          __global T *restrict cols, GEOM_ARGS, const int nb)
 {
-    const int b = get_global_id(0), q = get_global_id(1);  /* q = c * KH + kh */
+    const int b = get_global_id(0), r = get_global_id(1);  /* r = (c * KH + kh) * KW + kw */
     if (b >= nb) return;
-    const int kh = q % KH, c = q / KH;
-    const long ncols = (long)nb * OH * OW;
-    __global const T *img = x + x_off + ((long)b * C + c) * H * W;
-    for (int kw = 0; kw < KW; ++kw) {
-        __global T *dst = cols + (q * KW + kw) * ncols + (long)b * OH * OW;
-        const int iw0 = kw * DW - PW;
-        const int2 span = col_range(iw0, SW, W, OW);
-        for (int oh = 0; oh < OH; ++oh, dst += OW) {
-            const int ih = oh * SH - PH + kh * DH;
-            if (ih < 0 || ih >= H) {
-                for (int ow = 0; ow < OW; ++ow)
-                    dst[ow] = (T)0;
-                continue;
-            }
-            __global const T *src = img + ih * W + iw0;
-            for (int ow = 0; ow < span.x; ++ow)
-                dst[ow] = (T)0;
-            if (SW == 1) {
-                for (int ow = span.x; ow < span.y; ++ow)
-                    dst[ow] = src[ow];
-            } else {
-                for (int ow = span.x; ow < span.y; ++ow)
-                    dst[ow] = src[ow * SW];
-            }
-            for (int ow = span.y; ow < OW; ++ow)
-                dst[ow] = (T)0;
+    const int kw = r % KW, kh = (r / KW) % KH, c = r / (KW * KH);
+    __global T *dst = cols + (long)r * nb * OH * OW + (long)b * OH * OW;
+    const int ih0 = kh * DH - PH, iw0 = kw * DW - PW;
+    /* output rows [rows.x, rows.y) read image rows inside; the others are zero */
+    const int2 rows = col_range(ih0, SH, H, OH), span = col_range(iw0, SW, W, OW);
+    fill_run(dst, (T)0, rows.x * OW);
+    fill_run(dst + rows.y * OW, (T)0, (OH - rows.y) * OW);
+    __global const T *src = x + x_off + ((long)b * C + c) * H * W + (rows.x * SH + ih0) * W
+        + iw0;
+    dst += rows.x * OW;
+    if (SW == 1 && span.x == 0 && span.y == OW) {
+        if (SH * W == OW) {  /* the rows are one run in the image too (1x1 kernels) */
+            copy_run(dst, src, (rows.y - rows.x) * OW);
+        } else {
+            for (int oh = rows.x; oh < rows.y; ++oh, dst += OW, src += SH * W)
+                copy_run(dst, src, OW);
         }
+        return;
+    }
+    for (int oh = rows.x; oh < rows.y; ++oh, dst += OW, src += SH * W) {
+        fill_run(dst, (T)0, span.x);
+        if (SW == 1) {
+            copy_run(dst + span.x, src + span.x, span.y - span.x);
+        } else {
+            for (int ow = span.x; ow < span.y; ++ow)
+                dst[ow] = src[ow * SW];
+        }
+        fill_run(dst + span.y, (T)0, OW - span.y);
     }
 }
 
@@ -113,27 +171,52 @@ __kernel void KN(col2im)(__global const T *restrict cols, __global T *restrict d
     if (id >= (long)nb * C * H) return;
     const int ih = id % H, c = (id / H) % C, b = id / ((long)H * C);
     __global T *dst = dx + dx_off + id * W;
-    const T init = has_bias ? bias[bias_off + c] : (T)0;
-    for (int iw = 0; iw < W; ++iw)
-        dst[iw] = init;
+    fill_run(dst, has_bias ? bias[bias_off + c] : (T)0, W);
     const long ncols = (long)nb * OH * OW;
     __global const T *base = cols + (long)c * KH * KW * ncols + (long)b * OH * OW;
+    /* kernel rows kh whose output row oh reads ih: t = ih + PH - kh * DH = oh * SH */
+    int kh0 = 0, kh1 = KH;
+    while (kh0 < kh1 && ih + PH - kh0 * DH >= OH * SH)
+        ++kh0;
+    while (kh1 > kh0 && ih + PH - (kh1 - 1) * DH < 0)
+        --kh1;
     for (int kw = 0; kw < KW; ++kw) {
         const int iw0 = kw * DW - PW;
         const int2 span = col_range(iw0, SW, W, OW);
         __global T *row = dst + iw0;
-        for (int kh = 0; kh < KH; ++kh) {
-            const int t = ih + PH - kh * DH;  /* = oh * SH for the output row reading ih */
-            if (t < 0)
-                break;  /* t only decreases with kh */
-            const int oh = SH == 1 ? t : t / SH;
-            if (oh >= OH || (SH != 1 && oh * SH != t))
-                continue;
-            __global const T *src = base + (kh * KW + kw) * ncols + oh * OW;
-            if (SW == 1) {
-                for (int ow = span.x; ow < span.y; ++ow)
-                    row[ow] = (T)((CT)row[ow] + (CT)src[ow]);
-            } else {
+        __global const T *tap = base + kw * ncols;
+        if (SW == 1) {
+            /* sum the kernel rows' segments in registers, then add to the image row once:
+             * memory updates of overlapping segments stall store forwarding */
+            int ow = span.x;
+            for (; ow + 8 <= span.y; ow += 8) {
+                CT8 acc = (CT8)0;
+                for (int kh = kh0; kh < kh1; ++kh) {
+                    const int t = ih + PH - kh * DH;
+                    if (SH == 1)
+                        acc += LOAD8(tap + kh * KW * ncols + t * OW + ow);
+                    else if (t % SH == 0)
+                        acc += LOAD8(tap + kh * KW * ncols + t / SH * OW + ow);
+                }
+                STORE8(row + ow, LOAD8(row + ow) + acc);
+            }
+            for (; ow < span.y; ++ow) {
+                CT acc = (CT)0;
+                for (int kh = kh0; kh < kh1; ++kh) {
+                    const int t = ih + PH - kh * DH;
+                    if (SH == 1)
+                        acc += (CT)tap[kh * KW * ncols + t * OW + ow];
+                    else if (t % SH == 0)
+                        acc += (CT)tap[kh * KW * ncols + t / SH * OW + ow];
+                }
+                row[ow] = (T)((CT)row[ow] + acc);
+            }
+        } else {
+            for (int kh = kh0; kh < kh1; ++kh) {
+                const int t = ih + PH - kh * DH;
+                if (t % SH)
+                    continue;
+                __global const T *src = tap + kh * KW * ncols + t / SH * OW;
                 for (int ow = span.x; ow < span.y; ++ow)
                     row[ow * SW] = (T)((CT)row[ow * SW] + (CT)src[ow]);
             }
@@ -150,143 +233,87 @@ __kernel void KN(rows_copy)(__global const T *src, const long src_off, __global 
     const long id = get_global_id(0);
     if (id >= NO * NI) return;
     const long o = id / NI, i = id % NI;
-    __global const T *s = src + src_off + o * so + i * si;
     __global T *d = dst + dst_off + id * len;
-    if (has_bias) {
-        const CT add = (CT)bias[bias_off + i];
-        for (long e = 0; e < len; ++e)
-            d[e] = (T)((CT)s[e] + add);
-    } else {
-        for (long e = 0; e < len; ++e)
-            d[e] = s[e];
-    }
+    __global const T *s = src + src_off + o * so + i * si;
+    if (has_bias)
+        copy_add_run(d, s, len, (CT)bias[bias_off + i]);
+    else
+        copy_run(d, s, len);
 }
 
-/* Rows [*lo, *hi) of the window starting at `start` clipped to [0, size); returns the
- * window's extent clipped to the padded image (the average's divisor with padding) */
-inline int window(const int start, const int K, const int size, const int pad, int *lo,
-                  int *hi)
+__kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
+                           __global const T *restrict w, const long w_off,
+                           __global const T *restrict bias, const long bias_off,
+                           const int has_bias, __global T *restrict y, const long y_off,
+                           GEOM_ARGS, const int F, const int FG, const int N)
 {
-    const int end = min(start + K, size + pad);
-    *lo = max(start, 0);
-    *hi = min(end, size);
-    return end - start;
-}
-
-__kernel void KN(pool_fwd)(__global const T *restrict x, const long x_off,
-                           __global T *restrict y, const long y_off, const long NC,
-                           const int H, const int W, const int OH, const int OW, const int KH,
-                           const int KW, const int SH, const int SW, const int PH, const int PW,
-                           const int type, const int include_pad)
-{
-    /* the output row accumulates in place, one kernel column at a time, so the inner loops
-     * walk ow with no per-window bounds */
+    /* a work-item computes output row oh of up to 4 filters of one group, which share the
+     * input loads */
+    const int FB = (FG + 3) / 4, blocks = F / FG * FB;
     const long id = get_global_id(0);
-    if (id >= NC * OH) return;
-    const int oh = id % OH;
-    __global const T *src = x + x_off + (id / OH) * H * W;
-    __global T *dst = y + y_off + id * OW;
-    int h0, h1;
-    const int hext = window(oh * SH - PH, KH, H, PH, &h0, &h1);
-    const T init = type == 0 ? (T)T_LOWEST : (T)0;
-    for (int ow = 0; ow < OW; ++ow)
-        dst[ow] = init;
-    for (int h = h0; h < h1; ++h) {
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw0 = kw - PW;
-            const int2 span = col_range(iw0, SW, W, OW);
-            __global const T *row = src + h * W + iw0;
-            if (type == 0) {
-                for (int ow = span.x; ow < span.y; ++ow) {
-                    const T v = row[ow * SW];
-                    dst[ow] = v > dst[ow] ? v : dst[ow];
+    if (id >= (long)N * blocks * OH) return;
+    const int oh = id % OH, q = (id / OH) % blocks, n = id / ((long)OH * blocks);
+    const int f0 = q / FB * FG + q % FB * 4, nf = min(4, (q / FB + 1) * FG - f0);
+    __global const T *img = x + x_off + ((long)n * C + f0 / FG) * H * W;
+    const int KK = KH * KW;
+    __global const T *w0 = w + w_off + f0 * KK;
+    /* filters past nf repeat the last one: computed, never stored */
+    __global const T *w1 = w0 + min(1, nf - 1) * KK, *w2 = w0 + min(2, nf - 1) * KK;
+    __global const T *w3 = w0 + (nf - 1) * KK;
+    __global T *dst = y + y_off + ((long)n * F + f0) * OH * OW + oh * OW;
+    CT b[4];
+    for (int i = 0; i < 4; ++i)
+        b[i] = has_bias ? (CT)bias[bias_off + f0 + min(i, nf - 1)] : (CT)0;
+    /* kernel rows inside the image, and the columns every tap reads inside it */
+    int kh0 = 0, kh1 = KH;
+    while (kh0 < kh1 && oh * SH - PH + kh0 * DH < 0)
+        ++kh0;
+    while (kh1 > kh0 && oh * SH - PH + (kh1 - 1) * DH >= H)
+        --kh1;
+    const int lo = col_range(-PW, SW, W, OW).x;
+    const int hi = max(lo, col_range((KW - 1) * DW - PW, SW, W, OW).y);
+    __global const T *base = img + (oh * SH - PH) * W - PW;
+    int ow = 0;
+    if (SW == 1) {
+        for (ow = lo; ow + 8 <= hi; ow += 8) {
+            CT8 a0 = (CT8)b[0], a1 = (CT8)b[1], a2 = (CT8)b[2], a3 = (CT8)b[3];
+            for (int kh = kh0; kh < kh1; ++kh) {
+                __global const T *row = base + kh * DH * W + ow;
+                for (int kw = 0; kw < KW; ++kw) {
+                    const CT8 v = LOAD8(row + kw * DW);
+                    const int t = kh * KW + kw;
+                    a0 += (CT)w0[t] * v;
+                    a1 += (CT)w1[t] * v;
+                    a2 += (CT)w2[t] * v;
+                    a3 += (CT)w3[t] * v;
                 }
-            } else {
-                for (int ow = span.x; ow < span.y; ++ow)
-                    dst[ow] = (T)((CT)dst[ow] + (CT)row[ow * SW]);
             }
+            STORE8(dst + ow, a0);
+            if (nf > 1)
+                STORE8(dst + OH * OW + ow, a1);
+            if (nf > 2)
+                STORE8(dst + 2 * OH * OW + ow, a2);
+            if (nf > 3)
+                STORE8(dst + 3 * OH * OW + ow, a3);
         }
     }
-    if (type == 1) {
-        for (int ow = 0; ow < OW; ++ow) {
-            int w0, w1;
-            const int wext = window(ow * SW - PW, KW, W, PW, &w0, &w1);
-            const int size = include_pad ? hext * wext : (h1 - h0) * (w1 - w0);
-            dst[ow] = size > 0 ? (T)((CT)dst[ow] / (CT)size) : (T)0;
-        }
-    }
-}
-
-__kernel void KN(pool_bwd)(__global const T *restrict dy, const long dy_off,
-                           __global const T *restrict x, const long x_off,
-                           __global T *restrict dx, const long dx_off, const long NC,
-                           const int H, const int W, const int OH, const int OW, const int KH,
-                           const int KW, const int SH, const int SW, const int PH, const int PW,
-                           const int type, const int include_pad, const int bands)
-{
-    /* A work-item owns image rows [r0, r1) of one channel and visits the output rows
-     * [oh0, oh1) whose windows reach them; it writes only its own rows. bands == 0: one
-     * image row, visiting every window that holds it. bands != 0 (windows never share a
-     * row, SH >= KH): output row oh's stride-tall band, so each window is visited once. */
-    const long id = get_global_id(0);
-    const int units = bands ? OH : H;
-    if (id >= NC * units) return;
-    const int u = id % units;
-    const long nc = id / units;
-    int r0, r1, oh0, oh1;
-    if (bands) {
-        r0 = u == 0 ? 0 : min(max(u * SH - PH, 0), H);
-        r1 = u == OH - 1 ? H : min(max((u + 1) * SH - PH, 0), H);
-        oh0 = u;
-        oh1 = u + 1;
-    } else {
-        /* output rows whose window holds u: oh * SH - PH <= u < oh * SH - PH + KH */
-        const int t = u + PH - KH + 1;
-        r0 = u;
-        r1 = u + 1;
-        oh0 = t <= 0 ? 0 : (t + SH - 1) / SH;
-        oh1 = min(OH, (u + PH) / SH + 1);
-    }
-    __global const T *src = x + x_off + nc * H * W;
-    __global const T *g = dy + dy_off + nc * OH * OW;
-    __global T *dst = dx + dx_off + nc * H * W;
-    for (int h = r0; h < r1; ++h)
-        for (int w = 0; w < W; ++w)
-            dst[h * W + w] = (T)0;
-    for (int oh = oh0; oh < oh1; ++oh) {
-        int h0, h1;
-        const int hext = window(oh * SH - PH, KH, H, PH, &h0, &h1);
-        for (int ow = 0; ow < OW; ++ow) {
-            int w0, w1;
-            const int wext = window(ow * SW - PW, KW, W, PW, &w0, &w1);
-            if (w1 <= w0 || h1 <= h0)
-                continue;
-            const CT gv = (CT)g[oh * OW + ow];
-            if (type == 0) {
-                /* the first maximum wins (strict >), as MXNet's forward keeps it */
-                CT best = (CT)T_LOWEST;
-                int at = -1;
-                for (int h = h0; h < h1; ++h) {
-                    for (int w = w0; w < w1; ++w) {
-                        const CT v = (CT)src[h * W + w];
-                        if (v > best) {
-                            best = v;
-                            at = h * W + w;
-                        }
-                    }
+    /* the rest one by one, with bounds: [0, lo) and [ow, OW) */
+    for (int i = 0; i < nf; ++i) {
+        __global const T *wf = w0 + i * KK;
+        for (int o = 0; o < OW; ++o) {
+            if (o == lo)
+                o = max(lo, ow);
+            if (o >= OW)
+                break;
+            CT acc = b[i];
+            for (int kh = kh0; kh < kh1; ++kh) {
+                for (int kw = 0; kw < KW; ++kw) {
+                    const int iw = o * SW - PW + kw * DW;
+                    if (iw >= 0 && iw < W)
+                        acc += (CT)wf[kh * KW + kw] * (CT)base[kh * DH * W + o * SW + kw * DW];
                 }
-                if (at >= r0 * W && at < r1 * W)
-                    dst[at] = (T)((CT)dst[at] + gv);
-            } else {
-                CT v = gv;
-                if (type == 1) {
-                    const int size = include_pad ? hext * wext : (h1 - h0) * (w1 - w0);
-                    v = size > 0 ? gv / (CT)size : (CT)0;
-                }
-                for (int h = max(h0, r0); h < min(h1, r1); ++h)
-                    for (int w = w0; w < w1; ++w)
-                        dst[h * W + w] = (T)((CT)dst[h * W + w] + v);
             }
+            dst[i * OH * OW + o] = (T)acc;
         }
     }
 }

@@ -170,6 +170,14 @@ CONV_CASES = [
     ((2, 1, 5, 5), 3, (5, 5), (), (), (), 1, False),
     ((2, 3, 4, 3), 2, (1, 1), (), (), (), 1, False),
     ((1, 2, 6, 7), 2, (2, 2), (3, 3), (), (1, 1), 1, False),
+    # rows long enough for the 8-wide runs of im2col / col2im, with a scalar tail and padding
+    ((2, 2, 6, 13), 3, (3, 3), (), (), (1, 1), 1, False),
+    ((2, 2, 21), 3, (3,), (), (2,), (1,), 1, True),
+    ((1, 2, 4, 11), 2, (1, 1), (), (), (), 2, False),  # 1x1: the image rows are one run
+    # one input channel per group: the direct kernel (vector columns, scalar edges)
+    ((2, 1, 9, 20), 6, (5, 5), (), (), (), 1, False),
+    ((2, 3, 5, 14), 6, (3, 3), (), (2, 1), (1, 2), 3, False),
+    ((2, 1, 23), 2, (3,), (2,), (), (1,), 1, True),
 ]
 
 
@@ -472,6 +480,11 @@ POOL_CASES = [
     ((2, 2, 6, 7), (3, 2), (1, 2), (1, 0)),
     ((2, 1, 5, 6), (2, 3), (3, 3), (1, 1)),
     ((2, 3, 10), (3,), (2,), (1,)),
+    # 2-column windows of stride 2: four at a time on vectors, the rest scalar
+    ((1, 2, 5, 19), (2, 2), (2, 2), (0, 0)),
+    ((1, 1, 5, 16), (3, 2), (3, 2), (1, 0)),
+    ((1, 1, 4, 18), (2, 2), (3, 2), (0, 0)),
+    ((2, 2, 17), (2,), (2,), (0,)),
 ]
 
 
@@ -516,6 +529,48 @@ def test_pooling_backward(ctx, case):
         sym = mx.sym.Pooling(mx.sym.var("data"), **kw)
         grads, _ = executor_grads(sym, {"data": x}, head)
         _close(grads["data"], want, "numeric")
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4, 8), (1, 2, 5, 13), (3, 2, 12)], ids=str)
+def test_pooling_max_ties_vector_path(ctx, shape):
+    """2x2 stride-2 max pooling of data full of ties: each window's gradient goes to its
+    first maximum in row-major order, as numpy's argmax picks it."""
+    x = np.random.randint(0, 2, shape).astype(np.float64)
+    x[..., :1, :2] = -np.inf  # a window whose maximum is -inf passes no gradient
+    kernel = (2, 2)[:len(shape) - 2]
+    head = _rand(*ref_pool(x, kernel, kernel, (0,) * len(kernel), "max").shape)
+    x4, h4 = (x, head) if x.ndim == 4 else (x[:, :, None], head[:, :, None])
+    kh = kernel[0] if x.ndim == 4 else 1
+    want = np.zeros_like(x4)
+    for n, c, i, j in np.ndindex(*h4.shape):
+        win = x4[n, c, i * kh:(i + 1) * kh, 2 * j:2 * j + 2]
+        if np.max(win) > -np.inf:
+            a, b = np.unravel_index(np.argmax(win), win.shape)
+            want[n, c, i * kh + a, 2 * j + b] = h4[n, c, i, j]
+    for dtype in _dtypes(ctx):
+        got = mx.nd._backward_Pooling(_nd(head, dtype), _nd(x, dtype), kernel=kernel,
+                                      stride=kernel)
+        np.testing.assert_array_equal(got.asnumpy(), want.reshape(x.shape).astype(dtype))
+
+
+def test_pooling_offset_views(ctx):
+    """Inputs starting at odd element offsets inside their buffer (the vector loads take any
+    offset) and gradients written into the middle of a batch."""
+    _need64(ctx)
+    big = np.random.permutation(5 * 2 * 6 * 19).reshape(5, 2, 6, 19) * 0.01 - 1.0
+    x = big[1:4]
+    kw = {"kernel": (2, 2), "stride": (2, 2)}
+    for dtype in _dtypes(ctx):
+        xs = _nd(big, dtype)[1:4]
+        assert xs._offset % 8
+        for pool_type in ("max", "avg", "sum"):
+            _close(mx.nd.Pooling(xs, pool_type=pool_type, **kw),
+                   ref_pool(x, (2, 2), (2, 2), (0, 0), pool_type), dtype)
+    head = _rand(3, 2, 3, 9)
+    got = mx.nd._backward_Pooling(_nd(head), _nd(big)[1:4], **kw).asnumpy()
+    want = numeric_grads(lambda v: ref_pool(v, (2, 2), (2, 2), (0, 0), "max"), [x], head,
+                         eps=1e-4)[0]
+    _close(got, want, "numeric")
 
 
 def test_pooling_max_routes_to_first_maximum(ctx):

@@ -2,7 +2,7 @@
 import importlib
 
 _FAMILIES = ("elemwise", "shape", "gather", "reduce", "matrix", "sort", "random_ops", "nn", "conv",
-             "norm")
+             "norm", "pool")
 _loaded = False
 
 

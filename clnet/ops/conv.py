@@ -1,21 +1,19 @@
-"""Convolution-family ops in MXNet 1.x's NCW / NCHW layouts: Convolution, Deconvolution,
-Pooling and UpSampling (nearest), plus the helper ops their gradient rules build.
+"""Convolution-family ops in MXNet 1.x's NCW / NCHW layouts: Convolution, Deconvolution and
+the helper ops their gradient rules build. Pooling and UpSampling live in pool.py, which
+shares this module's geometry checks.
 
 Convolution is lowered to GEMM: `im2col` (kernels/conv.cl) unrolls a chunk of the batch into
 a (C*KH*KW) x (nb*OH*OW) matrix, one `matrix.gemm` call (batched over groups) multiplies the
 weights with it, and one row copy (`rows_copy`) moves the (F, nb, OH*OW) product into NCHW
 with the bias added. The data gradient is GEMM(W^T, dY) then `col2im` (a gather: no
 atomics); the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
-gradient is a `sum`. Deconvolution's forward is the data gradient. Pooling runs direct
-kernels both ways (max pooling's backward recomputes each window's first maximum); UpSampling
-is a broadcasting copy forward and a `reduce` sum backward.
+gradient is a `sum`. Deconvolution's forward is the data gradient.
 
 Gradient graphs stay ordinary graphs of three linear helper ops, each the others' gradient:
   _backward_Convolution_data(out_grad, weight, data)    transposed convolution, data's shape
   _backward_Deconvolution_data(out_grad, weight, data)  convolution, data's shape
   _backward_Convolution_weight(out_grad, data)          weight gradient
-and `_backward_Pooling(out_grad, data)`, `_backward_UpSampling(out_grad)`. Their `data`
-inputs carry shapes only. GEMM is matrix's, elementwise copies mapping's, sums reduce's.
+Their `data` inputs carry shapes only. GEMM is matrix's, sums reduce's.
 """
 from __future__ import annotations
 
@@ -26,8 +24,7 @@ import numpy as np
 from ..base import MXNetError
 from ..codegen import templates
 from ..runtime import Buffer
-from . import mapping, matrix, reduce
-from .mapping import View, contiguous_strides
+from . import matrix
 from .matrix import Operand
 from .registry import OpDef, Param, register
 
@@ -35,7 +32,6 @@ FLOATS = ("float32", "float64", "float16")
 _L, _I = np.int64, np.int32
 _LOCAL = 16  # fixed: pocl compiles a kernel once per local size
 _COLS_BYTES = 32 << 20  # im2col buffer per batch chunk
-_LOWEST = {"float32": "(-FLT_MAX)", "float64": "(-DBL_MAX)", "float16": "(-HALF_MAX)"}
 _LAYOUTS = ("NCW", "NCHW", "NCDHW", "NWC", "NHWC", "NDHWC")
 
 
@@ -43,10 +39,16 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def template_kernel(device, dt, template: str, name: str, **defines):
+    """Kernel `name`_<suffix> of kernels/<template>.cl for dtype `dt` (T, CT, HALF and SUFFIX
+    set, plus `defines`)."""
+    defines = {"T": dt.ctype, "CT": templates.compute_ctype(dt),
+               "HALF": int(dt.name == "float16"), "SUFFIX": dt.suffix, **defines}
+    return device.kernel(templates.render(template, defines, (dt,)), f"{name}_{dt.suffix}")
+
+
 def _kernel(device, dt, name: str):
-    defines = {"T": dt.ctype, "CT": templates.compute_ctype(dt), "T_LOWEST": _LOWEST[dt.name],
-               "SUFFIX": dt.suffix}
-    return device.kernel(templates.render("conv", defines, (dt,)), f"{name}_{dt.suffix}")
+    return template_kernel(device, dt, "conv", name)
 
 
 # -- params and geometry ---------------------------------------------------------------------
@@ -199,7 +201,7 @@ def _im2col(dev, dt, x, n0: int, nb: int, g: Geom) -> Buffer:
     rows = g.c * g.kh * g.kw
     cols = Buffer(dev, rows * ncols * dt.np.itemsize)
     if rows and ncols:
-        dev.enqueue(_kernel(dev, dt, "im2col"), (_ceil(nb, _LOCAL) * _LOCAL, g.c * g.kh),
+        dev.enqueue(_kernel(dev, dt, "im2col"), (_ceil(nb, _LOCAL) * _LOCAL, rows),
                     (_LOCAL, 1), [x._buf.cl_buffer, _L(x._offset + n0 * g.c * g.h * g.w),
                                   cols.cl_buffer] + g.args() + [_I(nb)], (x._buf, cols))
     return cols
@@ -242,9 +244,27 @@ def _f_major(dev, dt, y, n0: int, nb: int, g: Geom) -> tuple:
     return buf, 0
 
 
+def _conv_one(x, w, y, g: Geom, bias=None):
+    """y = conv(x, w) (+ bias) directly, for one input channel per group: a product with
+    K = KH*KW is too thin for GEMM to pay back im2col, packing and the copy to NCHW."""
+    dev, dt = y.device, y._dt
+    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (y._buf, 0)
+    fg = g.f // g.groups
+    dev.enqueue(_kernel(dev, dt, "conv_one"), _launch(g.n * g.groups * _ceil(fg, 4) * g.oh),
+                (_LOCAL,),
+                [x._buf.cl_buffer, _L(x._offset), w._buf.cl_buffer, _L(w._offset),
+                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), y._buf.cl_buffer,
+                 _L(y._offset)] + g.args() + [_I(g.f), _I(fg), _I(g.n)],
+                (x._buf, w._buf, bias_buf, y._buf))
+
+
 def conv_forward(x, w, y, g: Geom, bias=None):
-    """y = conv(x, w) (+ bias): per chunk im2col, one GEMM over groups, copy to NCHW."""
+    """y = conv(x, w) (+ bias): per chunk im2col, one GEMM over groups, copy to NCHW; or
+    directly with one input channel per group."""
     if y.size == 0:
+        return
+    if g.c == g.groups:
+        _conv_one(x, w, y, g, bias)
         return
     dev, dt = y.device, y._dt
     ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
@@ -572,234 +592,15 @@ def _bwd_weight_grad(F, params, inputs, outputs, out_grads):
 for _name, _inputs, _shape, _fwd, _grad, _doc in (
         ("_backward_Convolution_data", ("out_grad", "weight", "data"), _bwd_data_shape,
          _bwd_data_forward, _bwd_data_grad,
-         "Gradient of Convolution with respect to its data (a transposed convolution of "
-         "out_grad); `data` gives the shape only."),
+         ("Gradient of Convolution with respect to its data (a transposed convolution of "
+          "out_grad); `data` gives the shape only.")),
         ("_backward_Deconvolution_data", ("out_grad", "weight", "data"), _bwd_deconv_shape,
          _bwd_deconv_forward, _bwd_deconv_grad,
-         "Gradient of Deconvolution with respect to its data (a convolution of out_grad); "
-         "`data` gives the shape only."),
+         ("Gradient of Deconvolution with respect to its data (a convolution of out_grad); "
+          "`data` gives the shape only.")),
         ("_backward_Convolution_weight", ("out_grad", "data"), _bwd_weight_shape,
          _bwd_weight_forward, _bwd_weight_grad,
          "Gradient of Convolution with respect to its weight, summed over the batch.")):
     register(OpDef(_name, inputs=_inputs, params=_HELPER_PARAMS, infer_shape=_shape,
                    infer_type=_same_dtype(_name), forward=_fwd, grad=_grad, dtypes=FLOATS,
                    doc=_doc))
-
-
-# -- Pooling -----------------------------------------------------------------------------------
-_POOL_TYPES = {"max": 0, "avg": 1, "sum": 2}
-_POOL_PARAMS = (
-    Param("kernel", "shape", (), "pooling window: (w,) or (h, w); unused with global_pool"),
-    Param("pool_type", str, "max", "max, avg or sum ('lp' is not supported)",
-          choices=("max", "avg", "sum", "lp")),
-    Param("global_pool", bool, False, "pool over the whole spatial extent (kernel = input "
-          "size, pad 0, stride 1)"),
-    Param("cudnn_off", bool, False, "accepted for MXNet compatibility; unused"),
-    Param("pooling_convention", str, "valid", "output size: 'valid' floor((x + 2 * pad - "
-          "kernel) / stride) + 1, 'full' rounds up instead", choices=("valid", "full")),
-    Param("stride", "shape", (), "stride: (w,) or (h, w); default 1 per dimension"),
-    Param("pad", "shape", (), "zero padding: (w,) or (h, w); default 0 per dimension"),
-    Param("p_value", int, None, "Lp pooling's p; accepted, unused ('lp' is not supported)"),
-    Param("count_include_pad", bool, None, "avg: divide by the window including padding "
-          "(None means True) or only by its part inside the input"),
-    Param("layout", str, None, "data layout: NCW or NCHW (None picks the one the kernel "
-          "implies)", choices=_LAYOUTS),
-)
-
-
-class PoolGeom(NamedTuple):
-    shape: tuple  # output shape
-    h: int
-    w: int
-    oh: int
-    ow: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    ph: int
-    pw: int
-
-
-def _pool_geom(params, data: tuple) -> PoolGeom:
-    op = "Pooling"
-    data = tuple(data)
-    if params["pool_type"] == "lp":
-        raise MXNetError(f"{op}: pool_type='lp' is not supported; use 'max', 'avg' or 'sum'")
-    if params["global_pool"]:
-        if len(data) not in (3, 4):
-            raise MXNetError(f"{op}: data shape {data} must be 3-D (NCW) or 4-D (NCHW)")
-        size = data[2:]
-        sp = _spatial(op, {"kernel": tuple(max(d, 1) for d in size),
-                           "layout": params["layout"]})
-        out = (1,) * len(size)
-    else:
-        if not params["kernel"]:
-            raise MXNetError(f"{op}: kernel is required unless global_pool=True")
-        sp = _spatial(op, params)
-        _check_ndim(op, "data", data, sp)
-        size = data[2:]
-        out = []
-        for i, (x, k, s, p) in enumerate(zip(size, sp.kernel, sp.stride, sp.pad)):
-            if k > x + 2 * p:
-                raise MXNetError(f"{op}: kernel size ({k}) exceeds input ({x} padded to "
-                                 f"{x + 2 * p}) in spatial dimension {i} (data shape {data}, "
-                                 f"kernel={sp.kernel}, pad={sp.pad})")
-            span = x + 2 * p - k
-            out.append(1 + (span // s if params["pooling_convention"] == "valid"
-                            else _ceil(span, s)))
-        out = tuple(out)
-    shape = data[:2] + out
-    if len(size) == 1:
-        return PoolGeom(shape, 1, size[0], 1, out[0], 1, sp.kernel[0], 1, sp.stride[0], 0,
-                        sp.pad[0])
-    return PoolGeom(shape, *size, *out, *sp.kernel, *sp.stride, *sp.pad)
-
-
-def _pool_args(params, pg: PoolGeom, nc: int) -> list:
-    include = params["count_include_pad"] is not False
-    return [_L(nc)] + [_I(v) for v in pg[1:]] + [
-        _I(_POOL_TYPES[params["pool_type"]]), _I(include)]
-
-
-def _pool_forward(params, inputs, outputs):
-    x, y = inputs[0], outputs[0]
-    if y.size == 0:
-        return
-    pg = _pool_geom(params, x.shape)
-    nc = x.shape[0] * x.shape[1]
-    dev = y.device
-    dev.enqueue(_kernel(dev, y._dt, "pool_fwd"), _launch(pg.oh * nc), (_LOCAL,),
-                [x._buf.cl_buffer, _L(x._offset), y._buf.cl_buffer, _L(y._offset)]
-                + _pool_args(params, pg, nc), (x._buf, y._buf))
-
-
-def _pool_grad(F, params, inputs, outputs, out_grads):
-    return [F.invoke("_backward_Pooling", [out_grads[0], inputs[0]], params)]
-
-
-register(OpDef(
-    "Pooling", params=_POOL_PARAMS, infer_shape=lambda p, s: [_pool_geom(p, s[0]).shape],
-    forward=_pool_forward, grad=_pool_grad, dtypes=FLOATS,
-    doc="Max, average or sum pooling of NCW / NCHW data over kernel windows (or the whole "
-        "spatial extent with global_pool). Padding never wins a max."))
-
-
-def _pool_bwd_shape(params, shapes):
-    out_grad, data = (tuple(s) for s in shapes)
-    want = _pool_geom(params, data).shape
-    if out_grad != want:
-        raise MXNetError(f"_backward_Pooling: out_grad shape {out_grad} != the pooled shape "
-                         f"{want} of data {data}")
-    return [data]
-
-
-def _pool_bwd_forward(params, inputs, outputs):
-    dy, x = inputs
-    dx = outputs[0]
-    if dx.size == 0:
-        return
-    pg = _pool_geom(params, x.shape)
-    nc = x.shape[0] * x.shape[1]
-    dev = dx.device
-    bands = pg.sh >= pg.kh  # windows never share an image row
-    dev.enqueue(_kernel(dev, dx._dt, "pool_bwd"),
-                _launch(nc * (pg.oh if bands else pg.h)), (_LOCAL,),
-                [dy._buf.cl_buffer, _L(dy._offset), x._buf.cl_buffer, _L(x._offset),
-                 dx._buf.cl_buffer, _L(dx._offset)] + _pool_args(params, pg, nc) + [_I(bands)],
-                (dy._buf, x._buf, dx._buf))
-
-
-def _pool_bwd_grad(F, params, inputs, outputs, out_grads):
-    if params["pool_type"] == "max":
-        raise MXNetError("_backward_Pooling: second-order gradients of max pooling are not "
-                         "supported")
-    # avg and sum are linear in out_grad and do not depend on data
-    return [F.invoke("Pooling", [out_grads[0]], params), None]
-
-
-register(OpDef(
-    "_backward_Pooling", inputs=("out_grad", "data"), params=_POOL_PARAMS,
-    infer_shape=_pool_bwd_shape, infer_type=_same_dtype("_backward_Pooling"),
-    forward=_pool_bwd_forward, grad=_pool_bwd_grad, dtypes=FLOATS,
-    doc="Gradient of Pooling with respect to its data (max: routed to each window's first "
-        "maximum, recomputed from data)."))
-
-
-# -- UpSampling --------------------------------------------------------------------------------
-_UP_PARAMS = (
-    Param("scale", int, doc="up-sampling factor of height and width", low=1),
-    Param("num_filter", int, 0, "bilinear only (not supported); accepted, unused"),
-    Param("sample_type", str, doc="'nearest' ('bilinear' is not supported)",
-          choices=("nearest", "bilinear")),
-    Param("multi_input_mode", str, "concat", "how several inputs combine; clnet takes one "
-          "input", choices=("concat", "sum")),
-    Param("num_args", int, 1, "number of inputs; must be 1"),
-    Param("workspace", int, 512, "accepted for MXNet compatibility; unused", low=0),
-)
-
-
-def _up_shape(params, shapes):
-    op = "UpSampling"
-    if params["sample_type"] != "nearest":
-        raise MXNetError(f"{op}: sample_type={params['sample_type']!r} is not supported; use "
-                         "'nearest', or Deconvolution with a bilinear weight")
-    if len(shapes) != 1 or params["num_args"] != 1:
-        raise MXNetError(f"{op}: clnet supports exactly one input (num_args=1), got "
-                         f"{len(shapes)} input(s), num_args={params['num_args']}")
-    data = tuple(shapes[0])
-    if len(data) != 4:
-        raise MXNetError(f"{op}: data shape {data} must be 4-D (NCHW)")
-    s = params["scale"]
-    return [data[:2] + (data[2] * s, data[3] * s)]
-
-
-def _up_forward(params, inputs, outputs):
-    x, y = inputs[0], outputs[0]
-    if y.size == 0:
-        return
-    n, c, h, w = x.shape
-    s = params["scale"]
-    # out[(n, c, h), i, w, j] = x[(n, c, h), w] for the s x s block of each pixel
-    shape = (n * c * h, s, w, s)
-    mapping.run(y.device, "x", "_copy",
-                View(y._buf, y._offset, shape, contiguous_strides(shape), y._dt),
-                [View(x._buf, x._offset, shape, (w, 0, 1, 0), x._dt)])
-
-
-register(OpDef(
-    "UpSampling", inputs=(), variadic=True, params=_UP_PARAMS, infer_shape=_up_shape,
-    infer_type=_same_dtype("UpSampling"), forward=_up_forward, dtypes=FLOATS,
-    grad=lambda F, p, ins, outs, g: [F.invoke("_backward_UpSampling", [g[0]],
-                                              {"scale": p["scale"]})],
-    doc="Nearest-neighbour up-sampling of NCHW data by an integer scale: each pixel becomes "
-        "a scale x scale block."))
-
-
-def _up_bwd_shape(params, shapes):
-    dy = tuple(shapes[0])
-    s = params["scale"]
-    if len(dy) != 4 or dy[2] % s or dy[3] % s:
-        raise MXNetError(f"_backward_UpSampling: out_grad shape {dy} must be 4-D with height "
-                         f"and width divisible by scale={s}")
-    return [dy[:2] + (dy[2] // s, dy[3] // s)]
-
-
-def _up_bwd_forward(params, inputs, outputs):
-    from ..ndarray.ndarray import NDArray
-    dy, dx = inputs[0], outputs[0]
-    if dx.size == 0:
-        return
-    n, c, h, w = dx.shape
-    s = params["scale"]
-    blocks = NDArray(dy._buf, dy._offset, (n * c * h, s, w, s), dy._dt, dy.context)
-    rows = NDArray(dx._buf, dx._offset, (n * c * h, w), dx._dt, dx.context)
-    reduce.enqueue_reduce("sum", "sum", 0, blocks, rows, (1, 3))
-
-
-register(OpDef(
-    "_backward_UpSampling", inputs=("out_grad",), params=(Param("scale", int, low=1),),
-    infer_shape=_up_bwd_shape, forward=_up_bwd_forward, dtypes=FLOATS,
-    grad=lambda F, p, ins, outs, g: [F.invoke("UpSampling", [g[0]],
-                                              {"scale": p["scale"], "sample_type": "nearest"})],
-    doc="Gradient of nearest UpSampling: the sum of each scale x scale block."))
