@@ -611,12 +611,20 @@ def _tinygrad_importable() -> bool:
     return True
 
 
+GROUPS = ("sgemm", "tanh", "sum", "mlp", "lenet", "infer", "start")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats (under 2 minutes)")
     parser.add_argument("--ctx", default="cpu", help="cpu, gpu or gpu:i")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help=f"comma-separated workload groups to run, of {','.join(GROUPS)}")
     parser.add_argument("--first-step", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"--only: unknown groups {sorted(only - set(GROUPS))}; choose of {GROUPS}")
     if args.first_step:
         run_first_step(args.first_step, args.ctx)
         return 0
@@ -630,25 +638,34 @@ def main(argv=None) -> int:
     print(f"median of {repeats} timed runs after {warmup} warm-up run(s); load average "
           f"{os.getloadavg()[0]:.2f} at start\n", flush=True)
     rows = []
-    sgemm = bench_sgemm(peers, ctx, repeats)
-    rows += [(f"SGEMM n={n}", "GFLOP/s", f, target_text("sgemm", f)) for n, f in sgemm.items()]
-    imperative, fused = bench_tanh(peers, ctx, repeats, warmup)
-    rows += [("tanh(a*b+a) 4M, imperative", "GB/s", imperative,
-              target_text("tanh", imperative)),
-             ("tanh(a*b+a) 4M, bound executor", "GB/s", fused, target_text("tanh", fused))]
-    summed = bench_sum(peers, ctx, repeats, warmup)
-    rows.append(("sum 16M", "GB/s", summed, target_text("sum", summed)))
+    if "sgemm" in only:
+        sgemm = bench_sgemm(peers, ctx, repeats)
+        rows += [(f"SGEMM n={n}", "GFLOP/s", f, target_text("sgemm", f))
+                 for n, f in sgemm.items()]
+    if "tanh" in only:
+        imperative, fused = bench_tanh(peers, ctx, repeats, warmup)
+        rows += [("tanh(a*b+a) 4M, imperative", "GB/s", imperative,
+                  target_text("tanh", imperative)),
+                 ("tanh(a*b+a) 4M, bound executor", "GB/s", fused, target_text("tanh", fused))]
+    if "sum" in only:
+        summed = bench_sum(peers, ctx, repeats, warmup)
+        rows.append(("sum 16M", "GB/s", summed, target_text("sum", summed)))
     for kind, name, batch in (("mlp", "MLP train", MLP_BATCH), ("lenet", "LeNet train",
                                                                  LENET_BATCH)):
+        if kind not in only:
+            continue
         module, executor = bench_training(kind, peers, ctx, repeats, warmup, steps)
         rows += [(f"{name} b{batch}, Module", "samples/s", module, target_text(kind, module)),
                  (f"{name} b{batch}, executor", "samples/s", executor,
                   target_text(kind, executor))]
-    infer = bench_inference(peers, ctx, repeats, warmup, calls=20 if args.quick else 100)
-    rows.append(("MLP inference b1, executor", "ms", infer, target_text("infer", infer)))
-    warm, empty = bench_start(peers, args.ctx, runs=1 if args.quick else 3)
-    rows += [("start to first MLP step, warm cache", "s", warm, target_text("start_warm", warm)),
-             ("start to first MLP step, empty cache", "s", empty, "report")]
+    if "infer" in only:
+        infer = bench_inference(peers, ctx, repeats, warmup, calls=20 if args.quick else 100)
+        rows.append(("MLP inference b1, executor", "ms", infer, target_text("infer", infer)))
+    if "start" in only:
+        warm, empty = bench_start(peers, args.ctx, runs=1 if args.quick else 3)
+        rows += [("start to first MLP step, warm cache", "s", warm,
+                  target_text("start_warm", warm)),
+                 ("start to first MLP step, empty cache", "s", empty, "report")]
     print(bn.format_table(rows, peers))
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     return 0
