@@ -1,10 +1,11 @@
 """NDArray throughput: clnet against numpy and (when importable) PyTorch, same machine, same run.
 
 Workloads (float32): elementwise `tanh(a*b+a)` on 4M elements (GB/s, counting the two inputs
-read and the output written once), `sum` of 16M elements (GB/s of input read) and matrix
-products n x n x n for n = 256..2048 (GFLOP/s, 2 n^3 flops). Each figure is the median of
-timed repeats after warm-up runs; clnet calls are followed by `mx.nd.waitall()` inside the
-timed region, so queued work is counted.
+read and the output written once), imperatively (three launches) and through a bound executor
+(one fused kernel; the peers' figures are their imperative ones), `sum` of 16M elements (GB/s
+of input read) and matrix products n x n x n for n = 256..2048 (GFLOP/s, 2 n^3 flops). Each
+figure is the median of timed repeats after warm-up runs; clnet calls are followed by
+`mx.nd.waitall()` inside the timed region, so queued work is counted.
 
     python benchmarks/bench_ndarray.py            # full run
     python benchmarks/bench_ndarray.py --quick    # fewer repeats, under 2 minutes
@@ -86,6 +87,26 @@ def bench_elemwise(ctx, repeats, warmup) -> dict:
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         out["torch"] = _measure(lambda: torch.tanh(ta * tb + ta), repeats, warmup, gbytes)
+    return out
+
+
+def bench_fused(ctx, repeats, warmup, peers: dict) -> dict:
+    """`tanh(a*b+a)` through a bound executor, whose chain is one fused kernel; `peers` are
+    the imperative figures of the other frameworks, repeated for the ratio."""
+    rng = np.random.RandomState(0)
+    a, b = (rng.uniform(-1, 1, ELEMWISE_N).astype(np.float32) for _ in range(2))
+    gbytes = 3 * ELEMWISE_N * 4 / 1e9
+    sa, sb = mx.sym.var("a"), mx.sym.var("b")
+    ex = mx.sym.tanh(sa * sb + sa).bind(ctx, {"a": mx.nd.array(a, ctx=ctx),
+                                              "b": mx.nd.array(b, ctx=ctx)})
+
+    def check():
+        if ex.fused_kernels != 1:
+            raise ValueError(f"the executor runs {ex.fused_kernels} fused kernels, not 1")
+        _close("tanh(a*b+a)", ex.forward()[0].asnumpy(),
+               np.tanh(a.astype(np.float64) * b + a), 1e-5)
+    out = {"clnet": _measure(synced(ex.forward), repeats, warmup, gbytes, check)}
+    out.update((k, v) for k, v in peers.items() if k != "clnet")
     return out
 
 
@@ -183,7 +204,10 @@ def main(argv=None) -> int:
     warmup = 1 if args.quick else 3
     print(describe(args.ctx))
     print(f"median of {repeats} runs after {warmup} warm-up run(s)\n", flush=True)
-    rows = [("tanh(a*b+a) 4M", "GB/s", bench_elemwise(args.ctx, repeats, warmup)),
+    elemwise = bench_elemwise(args.ctx, repeats, warmup)
+    rows = [("tanh(a*b+a) 4M", "GB/s", elemwise),
+            ("tanh(a*b+a) 4M, executor", "GB/s",
+             bench_fused(args.ctx, repeats, warmup, elemwise)),
             ("sum 16M", "GB/s", bench_sum(args.ctx, repeats, warmup))]
     for n in GEMM_SIZES:
         rows.append((f"dot n={n}", "GFLOP/s", bench_dot(n, args.ctx, repeats)))

@@ -10,10 +10,14 @@
  *   VEC         elements per work-item in the contiguous kernel
  *   VW          (optional) vector width of ew_vec; defined only when every operand has type CT
  *               and EXPR is valid on vectors (no comparisons or ternaries)
+ * Float programs start with kernels/fastmath.cl (clnet.ops.mapping.prelude), whose faster
+ * tanh, sin, cos and pow replace the builtins EXPR calls.
  * Kernels, 1-D launch, n passed as long, global size rounded up (guarded by i < n):
  *   ew_contig_SUFFIX   every operand contiguous from its offset
- *   ew_vec_SUFFIX      the same, one VW-wide vector per work-item, loaded through a vector
- *                      pointer (offsets must be multiples of VW); n counts vectors
+ *   ew_vec_SUFFIX      the same, one VW-wide vector per work-item through cast vector
+ *                      pointers from element `head` on, where every operand is VW-aligned
+ *                      (its offsets agree modulo VW); nvec vectors, then work-item nvec does
+ *                      the head and tail elements; n counts elements, global size >= nvec + 1
  *   ew_grid_SUFFIX     up to 3 dims as a 3-D launch (dim 0 innermost = global id 0), strides as
  *                      scalar arguments: no index division at all
  *   ew_strided_SUFFIX  operands given by ndim <= 8 dims (shape, strides in elements; stride 0
@@ -75,38 +79,78 @@ __kernel void KN(ew_contig)(const long n, __global TO *out, const long out_off
 #define VCAT_(a, b) a##b
 #define VCAT(a, b) VCAT_(a, b)
 #define VT VCAT(CT, VW)
+#define VPTR(p, off) ((__global VT *)(p + off + head))
+#define CVPTR(p, off) ((__global const VT *)(p + off + head))
 
-/* NOTE: pocl: vload/vstore and fma() compile to slow calls; a cast vector pointer does not. */
-__kernel void KN(ew_vec)(const long n, __global VT *out, const long out_off
-#if NIN >= 1
-    , __global const VT *a, const long a_off
+/* Input parameters and their names, to pass them on. */
+#if NIN == 0
+#define IN_PARAMS
+#define IN_ARGS
+#elif NIN == 1
+#define IN_PARAMS , __global const TA *a, const long a_off
+#define IN_ARGS , a, a_off
+#elif NIN == 2
+#define IN_PARAMS , __global const TA *a, const long a_off, __global const TB *b, const long b_off
+#define IN_ARGS , a, a_off, b, b_off
+#elif NIN == 3
+#define IN_PARAMS , __global const TA *a, const long a_off, __global const TB *b,             \
+                  const long b_off, __global const TC *c, const long c_off
+#define IN_ARGS , a, a_off, b, b_off, c, c_off
+#else
+#define IN_PARAMS , __global const TA *a, const long a_off, __global const TB *b,             \
+                  const long b_off, __global const TC *c, const long c_off,                   \
+                  __global const TD *d, const long d_off
+#define IN_ARGS , a, a_off, b, b_off, c, c_off, d, d_off
 #endif
-#if NIN >= 2
-    , __global const VT *b, const long b_off
-#endif
-#if NIN >= 3
-    , __global const VT *c, const long c_off
-#endif
-#if NIN >= 4
-    , __global const VT *d, const long d_off
-#endif
-    , const CT s, const CT t)
+
+/* The scalar rest of ew_vec: elements [0, head) and [head + nvec * VW, n). NOTE: pocl:
+ * inlined into ew_vec, this loop costs the vectors ~12% of their speed; as a call, nothing. */
+__attribute__((noinline)) void KN(ew_rest)(const long nvec, const long head, const long n,
+    __global TO *out, const long out_off IN_PARAMS, const CT s, const CT t)
 {
-    const long i = get_global_id(0);
-    if (i >= n) return;
+    for (long i = 0; i < n; ++i) {
+        if (i == head) i += nvec * VW;
+        if (i >= n) break;
 #if NIN >= 1
-    const VT x = a[a_off + i];
+        const CT x = (CT)a[a_off + i];
 #endif
 #if NIN >= 2
-    const VT y = b[b_off + i];
+        const CT y = (CT)b[b_off + i];
 #endif
 #if NIN >= 3
-    const VT z = c[c_off + i];
+        const CT z = (CT)c[c_off + i];
 #endif
 #if NIN >= 4
-    const VT w = d[d_off + i];
+        const CT w = (CT)d[d_off + i];
 #endif
-    out[out_off + i] = EXPR;
+        out[out_off + i] = (TO)(EXPR);
+    }
+}
+
+/* Work-item g < nvec: vector g of every operand, VW elements from element head + g * VW, read
+ * and written through cast vector pointers (NOTE: pocl: vload/vstore and fma() compile to
+ * slow calls; a cast pointer does not). Work-item nvec: the scalar rest. */
+__kernel void KN(ew_vec)(const long nvec, const long head, const long n,
+    __global TO *out, const long out_off IN_PARAMS, const CT s, const CT t)
+{
+    const long g = get_global_id(0);
+    if (g < nvec) {
+#if NIN >= 1
+        const VT x = CVPTR(a, a_off)[g];
+#endif
+#if NIN >= 2
+        const VT y = CVPTR(b, b_off)[g];
+#endif
+#if NIN >= 3
+        const VT z = CVPTR(c, c_off)[g];
+#endif
+#if NIN >= 4
+        const VT w = CVPTR(d, d_off)[g];
+#endif
+        VPTR(out, out_off)[g] = EXPR;
+    } else if (g == nvec) {
+        KN(ew_rest)(nvec, head, n, out, out_off IN_ARGS, s, t);
+    }
 }
 #endif
 

@@ -1,6 +1,7 @@
 """Devices, contexts, memory pool, program cache, asynchronous ordering and sync mode."""
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def test_import_opens_no_device_and_no_sympy():
 
 
 def test_memory_info_tracks_use_and_pool(ctx):
+    gc.collect()  # garbage of earlier tests must not be freed between the snapshots
     before = mx.context.memory_info(ctx)
     x = mx.nd.zeros((1000, 1000), ctx=ctx)
     during = mx.context.memory_info(ctx)

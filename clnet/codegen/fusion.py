@@ -1,6 +1,14 @@
-"""Source of fused elementwise kernels: a chain of expression ops computed per element in
-one launch (`kernels/fused.cl`). Which nodes fuse is the executor's decision; this module only
-writes the kernel text."""
+"""Source and launch of fused elementwise kernels: a chain of expression ops computed per
+element in one launch (`kernels/fused.cl`). Which nodes fuse is the executor's decision; this
+module only writes the kernel text and enqueues it.
+
+A chain whose expressions all work on vectors (`mapping.vectorizable`) runs as the `_vec`
+kernel: one float8 (32 bytes) per work-item through cast pointers, the few elements before
+the first aligned vector and after the last one done by one extra work-item, so any size is
+one launch. Other chains, and operands whose offsets disagree modulo the vector width, run the
+scalar kernel of the same program. Scalars are kernel arguments, so the program depends only
+on the chain's expressions and dtype.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -8,9 +16,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..ops import mapping
 from . import printer, templates
 
 _OPERANDS = ("x", "y", "z")
+_SCALARS = ("s", "t")
+_LOCAL = 64
 
 
 class Step(NamedTuple):
@@ -24,29 +35,40 @@ def _ref(ref) -> str:
     return f"a{k}" if kind == "in" else f"v{k}"
 
 
-def _literal(value) -> str:
-    return f"((CT){float(value)!r})"
+def _vector_width(steps: list, dtype) -> int:
+    """ew_vec's vector width when every step can run on vectors of `dtype`, else 0."""
+    ok = all(mapping.vectorizable(st.expr, dtype, (dtype,) * len(st.operands), dtype)
+             for st in steps)
+    return mapping.vector_width(dtype) if ok else 0
 
 
 def render(steps: list, n_inputs: int, dtype) -> tuple:
-    """(source, kernel name) of the chain `steps` over `n_inputs` inputs of `dtype`."""
-    lines = [f"        const CT a{k} = (CT)in{k}[in{k}_off + i];" for k in range(n_inputs)]
+    """(source, kernel name, vector width) of the chain `steps` over `n_inputs` inputs of
+    `dtype`; the vector kernel is `<name>_vec` when the width is not 0."""
+    lines = [f"        const V a{k} = IN({k});" for k in range(n_inputs)]
+    params = "".join(f", __global const T *in{k}, const long in{k}_off" for k in range(n_inputs))
+    names = "".join(f", in{k}, in{k}_off" for k in range(n_inputs))
     for j, step in enumerate(steps):
         code = step.expr[2:] if step.expr.startswith("C:") else printer.to_opencl(step.expr)
         defs = [(sym, _ref(r)) for sym, r in zip(_OPERANDS, step.operands)]
-        defs += [(sym, _literal(v)) for sym, v in zip(("s", "t"), step.scalars)]
+        defs += [(sym, f"{sym}{j}") for sym in _SCALARS[:len(step.scalars)]]
+        params += "".join(f", const CT {sym}{j}" for sym in _SCALARS[:len(step.scalars)])
+        names += "".join(f", {sym}{j}" for sym in _SCALARS[:len(step.scalars)])
         lines += [f"#define {sym} ({val})" for sym, val in defs]
-        lines.append(f"        const CT v{j} = (CT)({code});")
+        lines.append(f"        const V v{j} = (V)({code});")
         lines += [f"#undef {sym}" for sym, _ in defs]
     body = "\n".join(lines)
-    digest = hashlib.sha1(f"{body}|{dtype.name}".encode()).hexdigest()[:12]
+    vw = _vector_width(steps, dtype)
+    digest = hashlib.sha1(f"{body}|{params}|{dtype.name}|{vw}".encode()).hexdigest()[:12]
     name = f"fused_{digest}_{dtype.suffix}"
-    params = "".join(f", __global const T *in{k}, const long in{k}_off" for k in range(n_inputs))
-    src = templates.render("fused", {"T": dtype.ctype, "CT": templates.compute_ctype(dtype),
-                                     "VEC": 4}, (dtype,),
-                           subst={"name": name, "params": params, "body": body,
-                                  "result": f"v{len(steps) - 1}"})
-    return src, name
+    ct = templates.compute_ctype(dtype)
+    defines = {"T": dtype.ctype, "CT": ct, "VEC": 4}
+    if vw:
+        defines["VW"] = vw
+    subst = {"name": name, "params": params, "args": names, "body": body,
+             "result": f"v{len(steps) - 1}"}
+    src = mapping.prelude(ct) + templates.render("fused", defines, (dtype,), subst=subst)
+    return src, name, vw
 
 
 def launcher(steps: list, inputs: list, out):
@@ -55,12 +77,22 @@ def launcher(steps: list, inputs: list, out):
     n = out.size
     if n == 0:
         return lambda: None
-    src, name = render(steps, len(inputs), out._dt)
+    src, name, vw = render(steps, len(inputs), out._dt)
     device = out.device
-    knl = device.kernel(src, name)
-    args = [np.int64(n), out._buf.cl_buffer, np.int64(out._offset)]
-    for x in inputs:
-        args += [x._buf.cl_buffer, np.int64(x._offset)]
-    buffers = [out._buf] + [x._buf for x in inputs]
-    gsize = max(64, -(-((n + 3) // 4) // 64) * 64)  # 4 elements per work-item
-    return lambda: device.enqueue(knl, (gsize,), (64,), args, buffers)
+    ct = np.dtype(np.float32) if out._dt.name == "float16" else out._dt.np
+    scalars = [ct.type(v) for st in steps for v in st.scalars]
+    arrays = [out] + list(inputs)
+    operands = []
+    for x in arrays:
+        operands += [x._buf.cl_buffer, np.int64(x._offset)]
+    buffers = [x._buf for x in arrays]
+    nvec, head = mapping.vec_split(n, [x._offset for x in arrays], vw)
+    if nvec:
+        knl = device.kernel(src, f"{name}_vec")
+        args = [np.int64(nvec), np.int64(head), np.int64(n)] + operands + scalars
+        gsize = (nvec // _LOCAL + 1) * _LOCAL  # one more work-item for the scalar rest
+    else:
+        knl = device.kernel(src, name)
+        args = [np.int64(n)] + operands + scalars
+        gsize = max(_LOCAL, -(-((n + 3) // 4) // _LOCAL) * _LOCAL)  # 4 elements per item
+    return lambda: device.enqueue(knl, (gsize,), (_LOCAL,), args, buffers)

@@ -3,11 +3,15 @@ math ops, scalar ops, casts, copies, broadcasting, transposes, flips and slice a
 
 A `View` is (buffer, offset, shape, strides) in elements; strides may be 0 (broadcast) or
 negative (flip). `run` collapses dims that are contiguous for every operand, then launches the
+vector kernel (one launch at any size, any offsets that agree modulo the vector width) or the
 contiguous kernel when all operands are dense, else the strided one. Kernels are built per
-(expression, dtypes); shapes are kernel arguments, so no rebuild per shape.
+(expression, dtypes); shapes are kernel arguments, so no rebuild per shape. Float programs get
+`kernels/fastmath.cl` ahead of the template (`prelude`), as do the fused kernels of
+`codegen.fusion`.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -21,8 +25,11 @@ VEC = 4
 def vector_width(dtype) -> int:
     """Elements per vector in ew_vec: 32 bytes (float8, as PERF-NOTES measured), at most 16.
     NOTE: pocl 3 builds no kernels from a program using double8 builtins (an AVX-512 ABI
-    warning, then an empty program), so 8-byte types use 4-wide vectors."""
+    warning, then an empty program), so 8-byte types use 4-wide vectors. One vector per
+    work-item: two or four (or float16 vectors) ran no faster on pocl (x*y+x over 4M floats)."""
     return min(16, 32 // dtype.np.itemsize)
+
+
 _LOCAL = 64
 MAX_DIMS = 8
 
@@ -102,9 +109,21 @@ def vectorizable(expr: str, out_dtype, in_dtypes, compute_dtype) -> bool:
     return not any(tok in _code(expr) for tok in ("?", "<", ">", "==", "!="))
 
 
+def prelude(ctype: str) -> str:
+    """Source prepended to elementwise programs computing in `ctype`: the faster float math
+    of kernels/fastmath.cl (tanh, sin, cos, pow) for float, nothing for other types."""
+    return templates.load("fastmath") if ctype == "float" else ""
+
+
 def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> str:
     """Rendered elementwise program for `expr`. `expr` is sympy text over x, y, z, s, t, or
-    raw OpenCL C when it starts with 'C:' (for integer forms sympy cannot say)."""
+    raw OpenCL C when it starts with 'C:' (for integer forms sympy cannot say). Memoised, so
+    a repeated call costs one dict lookup and returns the same string object."""
+    return _source(expr, out_dtype, tuple(in_dtypes), name, compute_dtype)
+
+
+@functools.lru_cache(maxsize=4096)
+def _source(expr: str, out_dtype, in_dtypes: tuple, name: str, compute_dtype) -> str:
     compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out_dtype)
     ct = templates.compute_ctype(compute_dtype)
     defines = {"TO": out_dtype.ctype, "CT": ct, "NIN": len(in_dtypes), "VEC": VEC,
@@ -114,7 +133,37 @@ def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> st
     if vectorizable(expr, out_dtype, in_dtypes, compute_dtype):
         defines["VW"] = vector_width(out_dtype)
     defines["EXPR"] = f"({_code(expr)})"
-    return templates.render("elemwise", defines, (out_dtype,) + tuple(in_dtypes))
+    return prelude(ct) + templates.render("elemwise", defines,
+                                          (out_dtype,) + tuple(in_dtypes))
+
+
+class _Plan(NamedTuple):
+    """What `run` needs of one (expr, name, dtypes) beyond the shapes."""
+    src: str
+    vw: int          # ew_vec's vector width, 0 when the expression is not vectorizable
+    scalar_type: type
+    suffix: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(expr: str, name: str, out_dtype, in_dtypes: tuple, compute_dtype) -> _Plan:
+    src = _source(expr, out_dtype, in_dtypes, name, compute_dtype)
+    vw = vector_width(out_dtype) if vectorizable(expr, out_dtype, in_dtypes, compute_dtype) else 0
+    ct_np = np.dtype(np.float32) if compute_dtype.name == "float16" else compute_dtype.np
+    return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}")
+
+
+def vec_split(n: int, offsets, vw: int) -> tuple:
+    """(nvec, head) of n elements at `offsets` in VW-wide vectors: head scalar elements bring
+    every operand to a multiple of vw (possible only when the offsets agree modulo vw), then
+    nvec whole vectors. (0, 0) when there is no whole vector to run."""
+    if not vw:
+        return 0, 0
+    first = offsets[0] % vw
+    if any(o % vw != first for o in offsets):
+        return 0, 0
+    head = min(n, -first % vw)
+    return (n - head) // vw, head
 
 
 def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
@@ -128,34 +177,32 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
         if tuple(v.shape) != tuple(out.shape):
             raise MXNetError(f"internal: {name} input shape {v.shape} != output {out.shape}")
     in_dtypes = tuple(v.dtype for v in inputs)
-    compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out.dtype)
-    src = source(expr, out.dtype, in_dtypes, name, compute_dtype)
-    ct_np = np.dtype(np.float32) if compute_dtype.name == "float16" else compute_dtype.np
-    svals = [ct_np.type(scalars[0]), ct_np.type(scalars[1])]
+    plan = _plan(expr, name, out.dtype, in_dtypes,
+                 compute_dtype or (in_dtypes[0] if in_dtypes else out.dtype))
+    svals = [plan.scalar_type(scalars[0]), plan.scalar_type(scalars[1])]
     views = (out,) + tuple(inputs)
-    shape, strides = _collapse(out.shape, [v.strides for v in views])
-    suffix = f"{name}_{out.dtype.suffix}"
     buffers = [v.buffer for v in views]
-    if len(shape) <= 1 and all(st == [1] or st == [] for st in strides):
-        vw = vector_width(out.dtype)
-        nvec = n // vw if "#define VW" in src and all(v.offset % vw == 0 for v in views) else 0
+    dense = tuple(out.strides) == contiguous_strides(out.shape) and all(
+        tuple(v.strides) == tuple(out.strides) for v in inputs)
+    if not dense:
+        shape, strides = _collapse(out.shape, [v.strides for v in views])
+        dense = len(shape) <= 1 and all(st == [1] or st == [] for st in strides)
+    if dense:
+        nvec, head = vec_split(n, [v.offset for v in views], plan.vw)
         if nvec:
-            knl = device.kernel(src, f"ew_vec_{suffix}")
-            args = [np.int64(nvec)]
+            knl = device.kernel(plan.src, f"ew_vec_{plan.suffix}")
+            args = [np.int64(nvec), np.int64(head), np.int64(n)]
             for v in views:
-                args += [v.buffer.cl_buffer, np.int64(v.offset // vw)]
-            gsize = -(-nvec // _LOCAL) * _LOCAL
-            evt = device.enqueue(knl, (gsize,), (_LOCAL,), args + svals, buffers)
-            if nvec * vw == n:
-                return evt
-        knl = device.kernel(src, f"ew_contig_{suffix}")
-        done = nvec * vw
-        args = [np.int64(n - done)]
+                args += [v.buffer.cl_buffer, np.int64(v.offset)]
+            gsize = (nvec // _LOCAL + 1) * _LOCAL  # one more work-item for the scalar rest
+            return device.enqueue(knl, (gsize,), (_LOCAL,), args + svals, buffers)
+        knl = device.kernel(plan.src, f"ew_contig_{plan.suffix}")
+        args = [np.int64(n)]
         for v in views:
-            args += [v.buffer.cl_buffer, np.int64(v.offset + done)]
-        gsize = -(-(n - done) // VEC)
+            args += [v.buffer.cl_buffer, np.int64(v.offset)]
+        gsize = -(-n // VEC)
     elif len(shape) <= 3:
-        knl = device.kernel(src, f"ew_grid_{suffix}")
+        knl = device.kernel(plan.src, f"ew_grid_{plan.suffix}")
         dims = list(shape[::-1]) + [1] * (3 - len(shape))
         args = [np.int64(d) for d in dims]
         for v, st in zip(views, strides):
@@ -168,7 +215,7 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
         if len(shape) > MAX_DIMS:
             raise MXNetError(f"{name}: the operands' layout needs {len(shape)} dims after "
                              f"merging; at most {MAX_DIMS} are supported")
-        knl = device.kernel(src, f"ew_strided_{suffix}")
+        knl = device.kernel(plan.src, f"ew_strided_{plan.suffix}")
         args = [np.int64(n), np.int32(len(shape)), _long8(shape[::-1])]
         for v, st in zip(views, strides):
             args += [v.buffer.cl_buffer, np.int64(v.offset), _long8(st[::-1])]

@@ -17,6 +17,7 @@ Elementwise maps and the transposing copy belong to `mapping`; walking the graph
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -50,8 +51,10 @@ def _limits(dt: DTypeInfo) -> tuple:
     return low, f"{info.max}L"
 
 
+@functools.lru_cache(maxsize=None)
 def source(dt: DTypeInfo) -> str:
-    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl)."""
+    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl); memoised, as
+    every launch asks for it."""
     at = templates.compute_ctype(dt)
     low, high = _limits(dt)
     defines = {"T": dt.ctype, "T8": f"{dt.ctype}8", "AT": at, "AT8": f"{at}8",
