@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
+import functools
 import glob
 import os
 import subprocess
@@ -387,37 +388,43 @@ def train_rates(makers: dict, batch: int, steps: int, repeats: int, warmup: int)
 
 # -- workloads ----------------------------------------------------------------------------------
 def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
-    """{n: {framework: GFLOP/s}}, one library at a time over all sizes (bench_gemm's order)."""
-    import bench_gemm
+    """{n: {framework: GFLOP/s}}: per size, blocks of products (about 0.1 s each) with the
+    frameworks taking turns, after checking clnet's product against numpy's."""
     import bench_ndarray as bn
+
+    import clnet as mx
     rng = np.random.RandomState(0)
-    inputs = {n: tuple(rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
-              for n in sizes}
+    out = {}
+    for n in sizes:
+        a, b = (rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
+        count = max(1, int(0.1 / (2.0 * n ** 3 / 150e9)))
+        xa, xb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
+        bn._close(f"dot n={n}", mx.nd.dot(xa, xb).asnumpy(), a.astype(np.float64) @ b,
+                  1e-4 * n ** 0.5)
+        products = {"clnet": lambda: mx.nd.dot(xa, xb), "numpy": lambda: a @ b}
+        if "torch" in peers:
+            import torch
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            products["torch"] = lambda: ta @ tb
+        if "tinygrad" in peers:
+            from tinygrad import Device, Tensor
+            ga, gb = Tensor(a).realize(), Tensor(b).realize()
 
-    def clnet(a, b, reps):
-        with ctx:
-            return bench_gemm._clnet(a, b, reps)
-    timers = {"clnet": clnet, "numpy": bench_gemm._numpy, "torch": bench_gemm._torch,
-              "tinygrad": _tinygrad_gemm}
-    out = {n: {} for n in sizes}
-    for fw in ["clnet"] + peers:
-        _settle()
-        for n in sizes:
-            reps = max(3, repeats if n <= 1024 else repeats // 2)
-            out[n][fw] = bn._rate(lambda t=timers[fw], n=n, r=reps: t(*inputs[n], r),
-                                  2.0 * n ** 3 / 1e9)
+            def tinygrad_product():
+                (ga @ gb).realize()
+                Device[Device.DEFAULT].synchronize()
+            products["tinygrad"] = tinygrad_product
+
+        def block(product, sync):
+            for _ in range(count):
+                product()
+            sync()
+        blocks = {fw: functools.partial(block, fn, mx.nd.waitall if fw == "clnet" else
+                                        (lambda: None)) for fw, fn in products.items()}
+        seconds = taking_turns(blocks, repeats, warmup=1)
+        out[n] = {fw: t if isinstance(t, str) else 2.0 * n ** 3 * count / t / 1e9
+                  for fw, t in seconds.items()}
     return out
-
-
-def _tinygrad_gemm(a, b, reps):
-    import bench_gemm
-    from tinygrad import Device, Tensor
-    ta, tb = Tensor(a).realize(), Tensor(b).realize()
-
-    def run():
-        (ta @ tb).realize()
-        Device[Device.DEFAULT].synchronize()
-    return bench_gemm._median_seconds(run, reps)
 
 
 def bench_tanh(peers, ctx, repeats, warmup):

@@ -3,10 +3,12 @@
 `cpu(i)` is the i-th CPU-type device over all platforms, `gpu(i)` the i-th GPU or accelerator.
 CLNET_DEVICES pins the choice: `CLNET_DEVICES="cpu=pthread;gpu=NVIDIA"` keeps, for each kind,
 only devices whose "platform / device" name contains the given substring (case-insensitive).
+Before the platforms are first listed, POCL_AFFINITY defaults to 1 (see `all_devices`).
 """
 from __future__ import annotations
 
 import functools
+import os
 
 from ..base import MXNetError, env_str
 
@@ -27,6 +29,10 @@ def _cl():
 @functools.lru_cache(maxsize=None)
 def all_devices() -> tuple:
     """Every OpenCL device on every platform, as (platform, device) pairs."""
+    # NOTE: pocl's CPU worker threads, unpinned, came back from a short idle (0.2 s) with
+    # the next few steps up to 1.7x slower (MLP b128, 5-step blocks: 21k vs 36k samples/s);
+    # pinned to their cores, 32k vs 36k. pocl reads the variable when it starts, here.
+    os.environ.setdefault("POCL_AFFINITY", "1")
     cl = _cl()
     try:
         platforms = cl.get_platforms()
