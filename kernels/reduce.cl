@@ -174,6 +174,36 @@ INLINE void reduce_body(const int op, REDUCE_ARGS) {
         part[og * inner + i] = acc;
 }
 
+/* Columns as T8 vectors (inner > 1): work-item i8 reduces columns 8 i8 .. 8 i8 + 7, reading
+ * one T8 per row, so the rows are read in whole vectors where reduce_body's inner > 1 loop
+ * reads one element per work-item with a stride. The host uses it when inner is a multiple
+ * of 8 and in_off too (T8-aligned rows). */
+#define STORE8(dst, base, acc, conv)                                                   \
+    dst[(base) + 0] = conv(acc.s0); dst[(base) + 1] = conv(acc.s1);                     \
+    dst[(base) + 2] = conv(acc.s2); dst[(base) + 3] = conv(acc.s3);                     \
+    dst[(base) + 4] = conv(acc.s4); dst[(base) + 5] = conv(acc.s5);                     \
+    dst[(base) + 6] = conv(acc.s6); dst[(base) + 7] = conv(acc.s7)
+#define FINISH_T(v) ((T)finish(post, (v), count))
+#define AS_AT(v) (v)
+
+INLINE void reduce_cols8_body(const int op, REDUCE_ARGS) {
+    const long i8 = get_global_id(0), og = get_global_id(1);
+    if (i8 * 8 >= inner || og >= outer * nchunks) return;
+    const long o = og / nchunks, g = og - o * nchunks;
+    const long r0 = g * chunk, r1 = min(r0 + chunk, len), stride = inner / 8;
+    __global const T8 *p = (__global const T8 *)(in + in_off + o * len * inner) + i8;
+    AT8 acc = (AT8)(ident(op));
+    for (long r = r0; r < r1; ++r) {
+        const AT8 x = WIDEN8(p[r * stride]), m = MAP(op, x, AT8);
+        acc = COMB(op, acc, m);
+    }
+    if (nchunks == 1) {
+        STORE8(out, out_off + o * inner + i8 * 8, acc, FINISH_T);
+    } else {
+        STORE8(part, og * inner + i8 * 8, acc, AS_AT);
+    }
+}
+
 #define COMBINE_ARGS __global const AT *part, const long outer, const long nchunks,      \
     const long inner, __global T *out, const long out_off, const int post, const long count
 #define COMBINE_PASS part, outer, nchunks, inner, out, out_off, post, count
@@ -188,7 +218,8 @@ INLINE void combine_body(const int op, COMBINE_ARGS) {
 }
 
 #define REDUCE_KERNEL(name, op)                                                   \
-__kernel void KN(reduce_##name)(REDUCE_ARGS) { reduce_body(op, REDUCE_PASS); }
+__kernel void KN(reduce_##name)(REDUCE_ARGS) { reduce_body(op, REDUCE_PASS); }    \
+__kernel void KN(reduce_cols8_##name)(REDUCE_ARGS) { reduce_cols8_body(op, REDUCE_PASS); }
 #define COMBINE_KERNEL(name, op)                                                  \
 __kernel void KN(combine_##name)(COMBINE_ARGS) { combine_body(op, COMBINE_PASS); }
 

@@ -78,13 +78,13 @@ REFS = {
 }
 
 
-def _check(got, want, dtype):
+def _check(got, want, dtype, atol=None):
     got = got.asnumpy()
     assert got.dtype == np.dtype(dtype)
     assert got.shape == want.shape
     if np.dtype(dtype).kind == "f":
         np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
-                                   rtol=TOL[dtype], atol=TOL[dtype])
+                                   rtol=TOL[dtype], atol=max(TOL[dtype], atol or 0))
     else:
         np.testing.assert_array_equal(got, want)
 
@@ -199,6 +199,34 @@ def test_long_rows_two_stages(ctx):
     z[[80000, 95000]] = np.nan
     assert mx.nd.argmax(_nd(z)).asnumpy()[0] == 80000
     assert np.isnan(mx.nd.max(_nd(z)).asnumpy()[0])
+
+
+@pytest.mark.parametrize("shape", [(128, 512), (3, 8), (5, 4, 16), (20001, 16)])
+def test_columns_in_vectors(ctx, shape):
+    """Reducing a leading axis with a multiple of 8 columns after it reads the rows as 8-wide
+    vectors (reduce_cols8), in one stage or, for few long columns, two; offset views whose
+    rows are not 8-aligned take the element-wise kernel. Every op, float and integer."""
+    for dtype in supported_dtypes(ctx, ("float32", "float64", "int32")):
+        x = _data(shape, dtype)
+        a = _nd(x)
+        # a float sum's rounding error is bounded by eps times the sum of |x| (thousands of
+        # terms cancel in the long columns, so a relative tolerance alone does not hold)
+        atol = (float(np.finfo(dtype).eps * np.abs(x.astype(np.float64)).sum(0).max())
+                if dtype != "int32" else None)
+        for name in ("sum", "mean", "max", "min", "prod"):
+            if name == "prod" and shape[0] > 8:
+                continue  # products of thousands of values overflow
+            extra = {} if name in ("max", "min") else {"dtype": np.float64}
+            want = getattr(np, name)(x, axis=0, **extra).astype(dtype)
+            _check(getattr(mx.nd, name)(a, axis=0), want, dtype, atol)
+        if dtype != "int32":
+            _check(mx.nd.norm(a, axis=0), np.linalg.norm(x.astype(np.float64), axis=0)
+                   .astype(dtype), dtype)
+            _check(mx.nd.nansum(a, axis=0), np.nansum(x, axis=0, dtype=np.float64)
+                   .astype(dtype), dtype, atol)
+        for start in (1, 2):  # offsets of start * columns: aligned, or not for 4 columns
+            _check(mx.nd.sum(a[start:], axis=0), x[start:].sum(0, dtype=np.float64)
+                   .astype(dtype), dtype, atol)
 
 
 def test_float32_sums_stay_accurate(ctx):

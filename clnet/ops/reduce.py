@@ -190,18 +190,19 @@ def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
         kop = {"nansum": "sum", "nanprod": "prod"}.get(kop, kop)  # no NaN in integers
     lay = layout(x.shape, axes)
     buf, off = _rows_of(x, lay)
-    nchunks, chunk = _chunks(device, lay.outer * lay.inner, lay.len)
+    cols8 = lay.inner % 8 == 0 and off % 8 == 0  # whole T8 vectors across the columns
+    nchunks, chunk = _chunks(device, lay.outer * lay.inner // (8 if cols8 else 1), lay.len)
     part = out._buf
     if nchunks > 1:
         part = Buffer(device, lay.outer * nchunks * lay.inner * _acc_dtype(dt).itemsize)
     dst = (out._buf, out._offset)
-    _enqueue_rows(_kernel(device, dt, "reduce", f"reduce_{kop}"), (buf, off), dst, part,
-                  lay.outer, lay.len, lay.inner, nchunks, chunk, post, lay.len)
+    _enqueue_rows(device, dt, kop, (buf, off), dst, part, lay.outer, lay.len, lay.inner,
+                  nchunks, chunk, post, lay.len, cols8)
     if nchunks == 1:
         return
     if _acc_dtype(dt) == dt.np:  # partials have the input's type: reduce them as rows
-        _enqueue_rows(_kernel(device, dt, "reduce", f"reduce_{comb}"), (part, 0), dst,
-                      out._buf, lay.outer, nchunks, lay.inner, 1, nchunks, post, lay.len)
+        _enqueue_rows(device, dt, comb, (part, 0), dst, out._buf, lay.outer, nchunks,
+                      lay.inner, 1, nchunks, post, lay.len, cols8)
         return
     gsize, lsize = _ndrange(lay.inner, lay.outer)
     args = [part.cl_buffer, lay.outer, nchunks, lay.inner, out._buf.cl_buffer, out._offset,
@@ -210,11 +211,15 @@ def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
     device.enqueue(knl, gsize, lsize, args, [part, out._buf])
 
 
-def _enqueue_rows(knl, inp, out, part, outer, length, inner, nchunks, chunk, post, count):
-    gsize, lsize = _ndrange(inner, outer * nchunks)
+def _enqueue_rows(device, dt, kop, inp, out, part, outer, length, inner, nchunks, chunk, post,
+                  count, cols8=False):
+    """One reduce_<kop> launch over (outer, length, inner) rows; `cols8`: the kernel reading
+    the columns in 8-wide vectors (inner and the input offset multiples of 8)."""
+    knl = _kernel(device, dt, "reduce", f"reduce_{'cols8_' if cols8 else ''}{kop}")
+    gsize, lsize = _ndrange(inner // 8 if cols8 else inner, outer * nchunks)
     args = [inp[0].cl_buffer, inp[1], out[0].cl_buffer, out[1], part.cl_buffer, outer, length,
             inner, nchunks, chunk, post, count]
-    out[0].device.enqueue(knl, gsize, lsize, args, [inp[0], out[0], part])
+    device.enqueue(knl, gsize, lsize, args, [inp[0], out[0], part])
 
 
 def enqueue_arg(kop: str, x, out, axes: tuple):
