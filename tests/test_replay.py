@@ -150,3 +150,26 @@ def test_write_gradients_are_computed_in_their_arrays(ctx):
         np.testing.assert_allclose(grads["x"].asnumpy(), np.ones((8, 16)) @ w, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(grads["w"].asnumpy(), np.ones((16, 8)) @ x, rtol=1e-5, atol=1e-6)
     assert counts["add"] == counts["write"] + 2
+
+
+def test_temporaries_of_recorded_steps_share_memory(ctx):
+    """Each step makes a temporary (t = a * k) and drops it: the replay gives the three
+    temporaries one shared buffer, not three, and computes what the ops compute."""
+    dev = get_device(ctx)
+    a = mx.nd.ones((4096,), ctx=ctx)
+
+    def make(k):
+        def step():
+            t = a * k
+            a.__iadd__(t)
+        return step
+    steps = [make(2), make(3), make(4)]
+    before = dev.pool.in_use
+    recorded = replay.record(steps)
+    np.testing.assert_array_equal(a.asnumpy(), np.full(4096, 60.0))  # ((1*3)*4)*5
+    assert dev.pool.in_use - before == 4096 * 4  # one slot of one temporary's size
+    others = [mx.nd.zeros((4096,), ctx=ctx) for _ in range(3)]  # take the freed memory
+    for item in recorded:
+        item()
+    np.testing.assert_array_equal(a.asnumpy(), np.full(4096, 3600.0))
+    assert all(o.asnumpy().max() == 0 for o in others)

@@ -10,6 +10,7 @@ import threading
 import weakref
 
 from ..base import MXNetError
+from . import replay
 
 _ALIGN = 256  # bytes; pool size classes are multiples of this, buffers are never size 0
 
@@ -98,3 +99,4 @@ class Buffer:
         self.cl_buffer, size = device.pool.allocate(nbytes)
         self.pending = []
         weakref.finalize(self, device.pool.free, self.cl_buffer, size)
+        replay.note_buffer(self)
