@@ -1,6 +1,8 @@
 """A bound executor replays its recorded launches: the same results as running the ops, no
 op Python on replay, and the ops themselves for steps a replay cannot repeat (random draws,
 debug and sync modes)."""
+import gc
+
 import numpy as np
 import pytest
 
@@ -164,10 +166,16 @@ def test_temporaries_of_recorded_steps_share_memory(ctx):
             a.__iadd__(t)
         return step
     steps = [make(2), make(3), make(4)]
-    before = dev.pool.in_use
-    recorded = replay.record(steps)
+    gc.collect()  # earlier tests' garbage must not be freed while the pool is measured
+    gc.disable()
+    try:
+        before = dev.pool.in_use
+        recorded = replay.record(steps)
+        held = dev.pool.in_use - before
+    finally:
+        gc.enable()
     np.testing.assert_array_equal(a.asnumpy(), np.full(4096, 60.0))  # ((1*3)*4)*5
-    assert dev.pool.in_use - before == 4096 * 4  # one slot of one temporary's size
+    assert held == 4096 * 4  # one slot of one temporary's size
     others = [mx.nd.zeros((4096,), ctx=ctx) for _ in range(3)]  # take the freed memory
     for item in recorded:
         item()

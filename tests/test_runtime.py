@@ -158,6 +158,33 @@ def test_cross_device_copy_is_ordered():
     assert np.array_equal(c.asnumpy(), b.asnumpy())
 
 
+def test_buffer_freed_under_a_pending_copy_is_not_reused_early():
+    """A copy from cpu(0) into an array of cpu(1) runs on cpu(0)'s queue. The array dropped
+    before it lands must not give its memory to a new cpu(1) array, whose queue would not
+    wait for the copy (it would land on the new array's data)."""
+    import pyopencl as cl
+    if len(discovery.devices_of_kind("cpu")) < 2:
+        pytest.skip("needs two OpenCL CPU devices (POCL_DEVICES='pthread pthread')")
+    a = mx.nd.ones((50000,), ctx=mx.cpu(0)) * 7
+    a.wait_to_read()
+    dev0 = get_device(mx.cpu(0))
+    gate = cl.UserEvent(dev0.cl_context)
+    cl.enqueue_barrier(dev0.queue, wait_for=[gate])  # holds the copy below
+    try:
+        b = mx.nd.zeros((50000,), ctx=mx.cpu(1))
+        a.copyto(b)
+        del b
+        gc.collect()
+        c = mx.nd.zeros((50000,), ctx=mx.cpu(1))
+        assert c.asnumpy().max() == 0
+    finally:
+        gate.set_status(cl.command_execution_status.COMPLETE)
+    mx.nd.waitall()
+    assert c.asnumpy().max() == 0
+    d = mx.nd.zeros((50000,), ctx=mx.cpu(1))  # the copy has landed: the memory is free again
+    assert d.asnumpy().max() == 0
+
+
 def _cache_run(cache_dir):
     code = ("import sys; import clnet as mx; from clnet.runtime import device;"
             "x = mx.nd.array([1., 2.]); x.attach_grad();\n"

@@ -224,7 +224,7 @@ class Device:
         for buf in buffers:
             if buf is not None and buf.pending:
                 wait = (wait or []) + buf.pending
-                buf.pending = []
+                buf.pending.clear()  # the same list: the Buffer's finalizer holds it
         return wait
 
     def sync(self, what: str = "operation"):

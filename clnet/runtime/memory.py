@@ -31,6 +31,7 @@ class Pool:
     def __init__(self, device):
         self.device = device
         self._free: dict[int, list] = {}
+        self._deferred: list = []  # (cl buffer, size, events of other queues)
         self._lock = threading.Lock()
         self.in_use = 0
         self.pooled = 0
@@ -40,6 +41,8 @@ class Pool:
     def allocate(self, nbytes: int):
         import pyopencl as cl
         size = size_class(nbytes)
+        if self._deferred:
+            self._reclaim(cl)
         with self._lock:
             free = self._free.get(size)
             if free:
@@ -69,11 +72,30 @@ class Pool:
                     f"{self.in_use} in use by arrays, {self.pooled} pooled; "
                     f"device total {self.device.global_mem_size} ({err})") from err
 
-    def free(self, buf, size: int):
+    def free(self, buf, size: int, pending=()):
+        """Take back a buffer. One that commands of other devices' queues still write (a
+        copy into it: `pending`) is reused only once they have finished: work queued on this
+        device would not wait for them."""
         with self._lock:
             self.in_use -= size
+            if pending:
+                self._deferred.append((buf, size, list(pending)))
+                return
             self._free.setdefault(size, []).append(buf)
             self.pooled += size
+
+    def _reclaim(self, cl):
+        """Move deferred buffers whose pending commands have finished to the free lists."""
+        with self._lock:
+            still = []
+            for buf, size, events in self._deferred:
+                if all(e.command_execution_status <= cl.command_execution_status.COMPLETE
+                       for e in events):  # COMPLETE is 0; an error status is negative
+                    self._free.setdefault(size, []).append(buf)
+                    self.pooled += size
+                else:
+                    still.append((buf, size, events))
+            self._deferred = still
 
     def release_all(self):
         with self._lock:
@@ -97,6 +119,6 @@ class Buffer:
         self.device = device
         self.nbytes = int(nbytes)
         self.cl_buffer, size = device.pool.allocate(nbytes)
-        self.pending = []
-        weakref.finalize(self, device.pool.free, self.cl_buffer, size)
+        self.pending = []  # one list for the Buffer's life: its finalizer hands it to the pool
+        weakref.finalize(self, device.pool.free, self.cl_buffer, size, self.pending)
         replay.note_buffer(self)
