@@ -23,6 +23,21 @@
  *                   Launch (nb, C*KH*KW): work-item (b, r) writes the contiguous run of
  *                   OH*OW values of its tap and image; neighbouring work-items write
  *                   neighbouring runs.
+ *   im2col_packed_SUFFIX  the same matrix written straight into the column panels of the GEMM's
+ *                   packed B (kernels/gemm.cl gemm_pack_b, in the compute type): per group
+ *                   g (its KG = C*KH*KW / groups tap rows are the product's k), element
+ *                   (q, k, e) at dst + g * dst_bs + (q * KG + k) * NR + e holds column
+ *                   q * NR + e of tap row g * KG + k; columns past nb*OH*OW are zero.
+ *                   Launch (C*KH*KW, ceil(ceil(nb*OH*OW / NR) / PACK_RUNS)): work-item
+ *                   (r, s) writes the runs of NR values of tap row r in panels
+ *                   s * PACK_RUNS .. s * PACK_RUNS + PACK_RUNS - 1, walking the positions.
+ *   im2col_packed_t_SUFFIX  the packed panels of the transposed matrix (the weight
+ *                   gradient's B: k runs over the nb*OH*OW positions, panels over a group's
+ *                   KG tap rows): element (q, j, e) at dst + g * dst_bs + (q * nb*OH*OW + j)
+ *                   * NR + e holds tap row g * KG + q * NR + e at position j; taps past KG
+ *                   are zero. Launch (ceil(nb*OH*OW / PACK_RUNS), ceil(KG / NR), groups):
+ *                   work-item (s, q, g) writes the runs of NR taps of positions
+ *                   s * PACK_RUNS .. s * PACK_RUNS + PACK_RUNS - 1.
  *   col2im_SUFFIX   the transpose, as a gather: dx[b][c][ih][iw] = bias[c] (when has_bias)
  *                   plus the cols entries whose tap reads (ih, iw). A work-item owns one
  *                   image row (b, c, ih): it initialises the row, then adds each contributing
@@ -107,6 +122,17 @@ inline void copy_run(__global T *dst, __global const T *src, const long n)
         dst[i] = src[i];
 }
 
+/* dst[0, n) = src[0, n) in the compute type (packed GEMM panels) */
+typedef CT8 ctvec8u __attribute__((aligned(sizeof(CT))));
+inline void cvt_run(__global CT *dst, __global const T *src, const int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        *(__global ctvec8u *)(dst + i) = LOAD8(src + i);
+    for (; i < n; ++i)
+        dst[i] = (CT)src[i];
+}
+
 /* dst[0, n) = src[0, n) + add */
 inline void copy_add_run(__global T *dst, __global const T *src, const long n, const CT add)
 {
@@ -160,6 +186,120 @@ __kernel void KN(im2col)(__global const T *restrict x, const long x_off,
                 dst[ow] = src[ow * SW];
         }
         fill_run(dst + span.y, (T)0, OW - span.y);
+    }
+}
+
+#define PACK_RUNS 8  /* runs of NR values per work-item of the packed im2col kernels */
+
+__kernel void KN(im2col_packed)(__global const T *restrict x, const long x_off,
+                                __global CT *restrict dst, GEOM_ARGS, const int nb,
+                                const int KG, const int NR, const long dst_bs)
+{
+    const int r = get_global_id(0), ohw = OH * OW;
+    const long ncols = (long)nb * ohw, q0 = get_global_id(1) * PACK_RUNS;
+    if (r >= C * KH * KW || q0 * NR >= ncols) return;
+    const long q1 = min(q0 + PACK_RUNS, (ncols + NR - 1) / NR);
+    const int kw = r % KW, kh = (r / KW) % KH, c = r / (KW * KH), p = q0 * NR % ohw;
+    int b = q0 * NR / ohw, oh = p / OW, ow = p % OW;
+    const int ih0 = kh * DH - PH, iw0 = kw * DW - PW;
+    const int2 span = col_range(iw0, SW, W, OW);
+    const int plain = SW == 1 && span.x == 0 && span.y == OW;  /* rows wholly inside */
+    __global const T *img = x + x_off + (long)c * H * W + iw0;
+    __global CT *out = dst + r / KG * dst_bs + (q0 * KG + r % KG) * NR;
+    for (long q = q0; q < q1; ++q, out += (long)KG * NR) {
+        const int nv = (int)min((long)NR, ncols - q * NR);
+        /* the run crosses output rows (and images): one output row segment at a time */
+        for (int e = 0; e < nv;) {
+            const int end = min(OW, ow + nv - e), ih = oh * SH + ih0;
+            __global CT *o = out + e - ow;  /* o[t]: output column t of this segment */
+            if (plain && ih >= 0 && ih < H) {
+                cvt_run(out + e, img + ((long)b * C * H + ih) * W + ow, end - ow);
+            } else if (ih < 0 || ih >= H) {
+                for (int t = ow; t < end; ++t)
+                    o[t] = (CT)0;
+            } else {
+                __global const T *src = img + ((long)b * C * H + ih) * W;
+                const int lo = clamp(span.x, ow, end), hi = clamp(span.y, lo, end);
+                for (int t = ow; t < lo; ++t)
+                    o[t] = (CT)0;
+                if (SW == 1) {
+                    cvt_run(o + lo, src + lo, hi - lo);
+                } else {
+                    for (int t = lo; t < hi; ++t)
+                        o[t] = (CT)src[t * SW];
+                }
+                for (int t = hi; t < end; ++t)
+                    o[t] = (CT)0;
+            }
+            e += end - ow;
+            ow = end;
+            if (ow == OW) {
+                ow = 0;
+                if (++oh == OH) {
+                    oh = 0;
+                    ++b;
+                }
+            }
+        }
+        for (int e = nv; e < NR; ++e)
+            out[e] = (CT)0;
+    }
+}
+
+__kernel void KN(im2col_packed_t)(__global const T *restrict x, const long x_off,
+                                  __global CT *restrict dst, GEOM_ARGS, const int nb,
+                                  const int KG, const int NR, const long dst_bs)
+{
+    const int ohw = OH * OW, q = get_global_id(1), g = get_global_id(2);
+    const long ncols = (long)nb * ohw, j0 = get_global_id(0) * PACK_RUNS;
+    if (j0 >= ncols) return;
+    const long j1 = min(j0 + PACK_RUNS, ncols);
+    const int r0 = g * KG + q * NR, nv = min(NR, KG - q * NR), p = j0 % ohw;
+    const int kw0 = r0 % KW, kh0 = (r0 / KW) % KH, c0 = r0 / (KW * KH);
+    int b = j0 / ohw, oh = p / OW, ow = p % OW;
+    __global CT *out = dst + g * dst_bs + ((long)q * ncols + j0) * NR;
+    for (long j = j0; j < j1; ++j, out += NR) {
+        const int ihb = oh * SH - PH, iwb = ow * SW - PW;
+        __global const T *img = x + x_off + (long)b * C * H * W;
+        int kw = kw0, kh = kh0, c = c0;
+        if (ihb >= 0 && ihb + (KH - 1) * DH < H && iwb >= 0 && iwb + (KW - 1) * DW < W) {
+            /* every tap inside the image: step the address instead of checking each tap */
+            long off = ((long)c * H + ihb + kh * DH) * W + iwb + kw * DW;
+            for (int e = 0; e < nv; ++e) {
+                out[e] = (CT)img[off];
+                off += DW;
+                if (++kw == KW) {
+                    kw = 0;
+                    off += DH * W - KW * DW;
+                    if (++kh == KH) {
+                        kh = 0;
+                        off += (H - KH * DH) * W;
+                    }
+                }
+            }
+        } else {
+            for (int e = 0; e < nv; ++e) {
+                const int ih = ihb + kh * DH, iw = iwb + kw * DW;
+                out[e] = ih >= 0 && ih < H && iw >= 0 && iw < W ?
+                    (CT)img[((long)c * H + ih) * W + iw] : (CT)0;
+                if (++kw == KW) {
+                    kw = 0;
+                    if (++kh == KH) {
+                        kh = 0;
+                        ++c;
+                    }
+                }
+            }
+        }
+        for (int e = nv; e < NR; ++e)
+            out[e] = (CT)0;
+        if (++ow == OW) {
+            ow = 0;
+            if (++oh == OH) {
+                oh = 0;
+                ++b;
+            }
+        }
     }
 }
 

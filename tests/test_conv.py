@@ -1,6 +1,7 @@
 """Tests for clnet.ops.conv: Convolution, Deconvolution, Pooling and UpSampling forward
 against numpy references (1-D and 2-D, stride, padding, dilation, groups, no_bias, odd sizes,
-offset views, batch chunking), their gradients against central differences in float64
+offset views, batch chunking, im2col writing the GEMM's packed panels or the plain
+matrix), their gradients against central differences in float64
 through autograd (mx.nd) and the executor (mx.sym), Deconvolution as Convolution's data
 gradient, the gradient helper ops (and a second-order gradient), MXNet's shape inference and
 auto names, and the error messages."""
@@ -290,6 +291,74 @@ def test_convolution_offset_views_and_chunks(ctx, monkeypatch):
     want_g = numeric_grads(lambda *v: ref_conv(*v, (1, 2), (1, 1), (1, 1), 1), [x, w, b], head)
     for g, wg in zip(got, want_g):
         _close(g, wg, "numeric")
+
+
+def ref_weight_grad_grouped(dy, x, kernel, stride, dilate, pad, groups):
+    """The weight gradient with groups and dilation, 1-D or 2-D: sum over n, oh, ow of
+    dy[n, f, oh, ow] * x_padded[n, c, oh * s + i * d, ow * s + j * d] within each group."""
+    if x.ndim == 3:
+        dw = ref_weight_grad_grouped(dy[:, :, None], x[:, :, None], (1,) + kernel,
+                                     (1,) + stride, (1,) + dilate, (0,) + pad, groups)
+        return dw[:, :, 0]
+    f, cg, fg = dy.shape[1], x.shape[1] // groups, dy.shape[1] // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    oh, ow = dy.shape[2:]
+    dw = np.zeros((f, cg) + tuple(kernel))
+    for g in range(groups):
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                h0, w0 = i * dilate[0], j * dilate[1]
+                patch = xp[:, g * cg:(g + 1) * cg, h0:h0 + stride[0] * (oh - 1) + 1:stride[0],
+                           w0:w0 + stride[1] * (ow - 1) + 1:stride[1]]
+                dw[g * fg:(g + 1) * fg, :, i, j] = np.einsum(
+                    "nfhw,nchw->fc", dy[:, g * fg:(g + 1) * fg], patch)
+    return dw
+
+
+# data shape, num_filter, kernel, stride, dilate, pad, num_group: products big enough for
+# matrix's packed path, so im2col writes its panels; nb*OH*OW and C*KH*KW/groups are not
+# multiples of the panel width, and K (C*KH*KW/groups, or nb*OH*OW) is odd
+PACKED_CASES = [
+    ((3, 5, 9, 11), 40, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((8, 8, 20, 19), 32, (3, 3), (2, 1), (1, 2), (1, 1), 2),
+    ((6, 9, 21, 17), 24, (3, 2), (1, 2), (2, 1), (2, 1), 3),
+    ((7, 6, 201), 32, (5,), (2,), (2,), (3,), 2),
+]
+
+
+@pytest.mark.parametrize("case", PACKED_CASES, ids=str)
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "plain"])
+def test_convolution_packed_cols(ctx, monkeypatch, case, packed):
+    """Forward and weight gradient with im2col writing the GEMM's packed panels (PACKED_COLS)
+    and with the plain column matrix, whole and in batch chunks of 3 images (the last chunk
+    smaller, its products possibly off the packed path)."""
+    shape, f, kernel, stride, dilate, pad, groups = case
+    x, w, b = _rand(*shape), _rand(f, shape[1] // groups, *kernel), _rand(f)
+    kw = {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad,
+          "num_group": groups}
+    want = ref_conv(x, w, b, stride, dilate, pad, groups)
+    dy = _rand(*want.shape)
+    want_dw = ref_weight_grad_grouped(dy, x, kernel, stride, dilate, pad, groups)
+    monkeypatch.setattr(conv, "PACKED_COLS", packed)
+    calls, real, whole = [], conv._packed_cols, conv._COLS_BYTES
+
+    def spy(*args):
+        calls.append(real(*args))
+        return calls[-1]
+    monkeypatch.setattr(conv, "_packed_cols", spy)
+    per_image = int(np.prod(want.shape[2:]) * shape[1] * np.prod(kernel))
+    for dtype in _dtypes(ctx):
+        for chunk in (None, 3):
+            monkeypatch.setattr(conv, "_COLS_BYTES",
+                                chunk * per_image * np.dtype(dtype).itemsize if chunk else whole)
+            del calls[:]
+            xs, dys = _nd(x, dtype), _nd(dy, dtype)
+            y = mx.nd.Convolution(xs, _nd(w, dtype), _nd(b, dtype), num_filter=f, **kw)
+            dw = mx.nd._backward_Convolution_weight(dys, xs, **kw)
+            _close(y, want, dtype)
+            _close(dw, want_dw, dtype)
+            if chunk is None:  # forward and weight gradient, each one chunk
+                assert [c is not None for c in calls] == [packed, packed]
 
 
 def test_convolution_size_zero(ctx):

@@ -1,9 +1,9 @@
 """Tests for clnet.ops.matrix: dot and batch_dot against numpy (every float dtype, transpose
 flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths, every PARAMS row), the
-`gemm` launcher's alpha/beta/stride forms and its bias epilogue on every kernel path, the
-gradients (autograd against numpy, the symbolic executor against finite differences) and the
-error messages. The measured search and the GEMV kernel's own cases are in
-test_gemm_tuning.py."""
+`gemm` launcher's alpha/beta/stride forms and its bias epilogue on every kernel path, a B
+passed already packed (and the fallback where no packing happens), the gradients (autograd
+against numpy, the symbolic executor against finite differences) and the error messages. The
+measured search and the GEMV kernel's own cases are in test_gemm_tuning.py."""
 from __future__ import annotations
 
 import itertools
@@ -232,6 +232,59 @@ def test_gemm_bias_epilogue(ctx, dtype, m, k, n, path):
                 beta=0.5, bias=matrix.Operand(xb._buf, 2, 0, 3, 0))
     want = a.astype(np.float64) @ w.T + 0.5 * c + bias[2::3]
     _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+
+
+def _pack_panels(b, nr):
+    """numpy's gemm_pack_b: (batch, k, n) -> panels of nr columns, element (q, kk, c) at
+    (q * k + kk) * nr + c per batch, columns past n zero."""
+    batch, k, n = b.shape
+    q = -(-n // nr)
+    wide = np.zeros((batch, k, q * nr), np.float64)
+    wide[:, :, :n] = b
+    return np.ascontiguousarray(wide.reshape(batch, k, q, nr).transpose(0, 2, 1, 3))
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+@pytest.mark.parametrize("m,k,n,batch,tb", [(70, 301, 45, 1, False), (37, 65, 129, 3, True),
+                                            (130, 9, 151, 2, False)])
+def test_gemm_prepacked_b(ctx, dtype, m, k, n, batch, tb):
+    """A B written by the caller in the packed panel layout (odd n and k, batches) gives the
+    product of the ordinary call, with the parameters packed_b_params chose for it."""
+    _need(ctx, dtype)
+    dev = get_device(ctx)
+    a, b = _uniform((batch, m, k), dtype), _uniform((batch, k, n), dtype)
+    c = _uniform((batch, m, n), dtype)
+    xa, xc = _nd(a), _nd(c)
+    dt = xa._dt
+    op_a = matrix.Operand(xa._buf, 0, k, 1, m * k)
+    # the ordinary layout the caller stands for: row-major B, or B stored transposed
+    op_b = matrix.Operand(None, 0, *((1, k) if tb else (n, 1)), k * n)
+    params = matrix.packed_b_params(dev, dt, m, n, k, op_a, op_b, batch=batch)
+    assert params is not None
+    assert params == matrix._plan(dev, dt, m, n, k, op_a, op_b, batch)[1]
+    nr = params["NV"] * params["VW"]
+    panels = _pack_panels(b, nr)
+    assert panels[0].size == matrix.packed_b_stride(params, n, k)
+    xp = _nd(panels.astype(dtype))
+    matrix.gemm(dev, dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, m * n),
+                batch=batch, beta=0.5, packed_b=xp._buf)
+    want = np.matmul(a.astype(np.float64), b) + 0.5 * c
+    _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+
+
+def test_gemm_prepacked_b_fallback(ctx):
+    """Products off the packed path have no packed parameters, and refuse a packed B."""
+    dev = get_device(ctx)
+    x = _nd(_uniform((8,), "float32"))
+    dt = x._dt
+    row = matrix.Operand(x._buf, 0, 4, 1, 0)
+    for m, n, k, a, b in ((3, 4, 5, row, row), (2, 70, 300, row, matrix.Operand(x._buf, 0, 1,
+                                                                                 300, 0))):
+        assert matrix.kernel_path(dev, dt, m, n, k, a, b) != "packed"
+        assert matrix.packed_b_params(dev, dt, m, n, k, a, b) is None
+        with pytest.raises(MXNetError, match="takes the (direct|gemv) path"):
+            matrix.gemm(dev, dt, m, n, k, a, b, row, packed_b=x._buf)
+    assert matrix.packed_b_params(dev, dt, 0, 4, 5, row, row) is None
 
 
 @pytest.mark.parametrize("kind", sorted(matrix.PARAMS))

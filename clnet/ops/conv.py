@@ -7,7 +7,9 @@ a (C*KH*KW) x (nb*OH*OW) matrix, one `matrix.gemm` call (batched over groups) mu
 weights with it, and one row copy (`rows_copy`) moves the (F, nb, OH*OW) product into NCHW
 with the bias added. The data gradient is GEMM(W^T, dY) then `col2im` (a gather: no
 atomics); the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
-gradient is a `sum`. Deconvolution's forward is the data gradient.
+gradient is a `sum`. Deconvolution's forward is the data gradient. Where matrix would pack
+the column matrix (or its transpose, for the weight gradient) into its B panels, im2col
+writes those panels itself (`im2col_packed`, `im2col_packed_t`) and the GEMM skips its pack.
 
 Gradient graphs stay ordinary graphs of three linear helper ops, each the others' gradient:
   _backward_Convolution_data(out_grad, weight, data)    transposed convolution, data's shape
@@ -33,6 +35,10 @@ _L, _I = np.int64, np.int32
 _LOCAL = 16  # fixed: pocl compiles a kernel once per local size
 _COLS_BYTES = 32 << 20  # im2col buffer per batch chunk
 _LAYOUTS = ("NCW", "NCHW", "NCDHW", "NWC", "NHWC", "NDHWC")
+# im2col writes the GEMM's packed B panels itself where the product takes the packed path
+# (one pass over the columns instead of im2col + gemm_pack_b); False keeps the plain matrix
+PACKED_COLS = True
+_RUNS = 8  # runs of NR values per work-item of the packed im2col kernels (PACK_RUNS)
 
 
 def _ceil(a: int, b: int) -> int:
@@ -207,6 +213,37 @@ def _im2col(dev, dt, x, n0: int, nb: int, g: Geom) -> Buffer:
     return cols
 
 
+def _packed_cols(dev, dt, x, n0: int, nb: int, g: Geom, dims: tuple, a: Operand,
+                 b: Operand, transposed: bool) -> Buffer | None:
+    """The im2col matrix of images n0 .. n0 + nb - 1 (or its transpose) as the packed B of
+    the GEMM `dims` = (m, n, k) with operand A `a` and ordinary B layout `b`, or None where
+    that product does not take the packed path (then B goes in its ordinary layout)."""
+    m, n, k = dims
+    if not PACKED_COLS:
+        return None
+    params = matrix.packed_b_params(dev, dt, m, n, k, a, b, batch=g.groups)
+    if params is None:
+        return None
+    nr = params["NV"] * params["VW"]
+    bs = matrix.packed_b_stride(params, n, k)
+    itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
+    packed = Buffer(dev, bs * g.groups * itemsize)
+    ckg, ncols = g.c // g.groups * g.kh * g.kw, nb * g.oh * g.ow
+    tail = [_I(nb), _I(ckg), _I(nr), _L(bs)]
+    head = [x._buf.cl_buffer, _L(x._offset + n0 * g.c * g.h * g.w), packed.cl_buffer]
+    if transposed:
+        dev.enqueue(_kernel(dev, dt, "im2col_packed_t"),
+                    (_ceil(ncols, _RUNS * _LOCAL) * _LOCAL, _ceil(ckg, nr), g.groups),
+                    (_LOCAL, 1, 1),
+                    head + g.args() + tail, (x._buf, packed))
+    else:
+        dev.enqueue(_kernel(dev, dt, "im2col_packed"),
+                    (_ceil(g.groups * ckg, _LOCAL) * _LOCAL, _ceil(ncols, nr * _RUNS)),
+                    (_LOCAL, 1),
+                    head + g.args() + tail, (x._buf, packed))
+    return packed
+
+
 def _col2im(dev, dt, cols: Buffer, dx, n0: int, nb: int, g: Geom, bias=None):
     rows = nb * g.c * g.h
     if rows:
@@ -272,13 +309,17 @@ def conv_forward(x, w, y, g: Geom, bias=None):
     for n0 in range(0, g.n, step):
         nb = min(step, g.n - n0)
         ncols = nb * ohw
-        cols = _im2col(dev, dt, x, n0, nb, g)
+        a = Operand(w._buf, w._offset, ckg, 1, fg * ckg)
+        b = Operand(None, 0, ncols, 1, ckg * ncols)
+        packed = _packed_cols(dev, dt, x, n0, nb, g, (fg, ncols, ckg), a, b, False)
+        if packed is None:
+            b = b._replace(buffer=_im2col(dev, dt, x, n0, nb, g))
         out = (y._buf, y._offset + n0 * g.f * ohw)
         # one image: the (F, OH*OW) product is already NCHW
         res = out if nb == 1 else (Buffer(dev, g.f * ncols * dt.np.itemsize), 0)
-        matrix.gemm(dev, dt, fg, ncols, ckg, Operand(w._buf, w._offset, ckg, 1, fg * ckg),
-                    Operand(cols, 0, ncols, 1, ckg * ncols),
-                    Operand(res[0], res[1], ncols, 1, fg * ncols), batch=g.groups)
+        matrix.gemm(dev, dt, fg, ncols, ckg, a, b,
+                    Operand(res[0], res[1], ncols, 1, fg * ncols), batch=g.groups,
+                    packed_b=packed)
         if nb > 1 or bias is not None:
             _rows_copy(dev, dt, res, out, nb, g.f, (ohw, ncols) if nb > 1 else (0, ohw), ohw,
                        bias)
@@ -317,11 +358,14 @@ def conv_weight_grad(dy, x, dw, g: Geom):
     for n0 in range(0, g.n, step):
         nb = min(step, g.n - n0)
         ncols = nb * ohw
-        cols = _im2col(dev, dt, x, n0, nb, g)
         dyt, dyoff = _f_major(dev, dt, dy, n0, nb, g)
-        matrix.gemm(dev, dt, fg, ckg, ncols, Operand(dyt, dyoff, ncols, 1, fg * ncols),
-                    Operand(cols, 0, 1, ncols, ckg * ncols), c_op, batch=g.groups,
-                    beta=0.0 if n0 == 0 else 1.0)
+        a = Operand(dyt, dyoff, ncols, 1, fg * ncols)
+        b = Operand(None, 0, 1, ncols, ckg * ncols)  # cols^T
+        packed = _packed_cols(dev, dt, x, n0, nb, g, (fg, ckg, ncols), a, b, True)
+        if packed is None:
+            b = b._replace(buffer=_im2col(dev, dt, x, n0, nb, g))
+        matrix.gemm(dev, dt, fg, ckg, ncols, a, b, c_op, batch=g.groups,
+                    beta=0.0 if n0 == 0 else 1.0, packed_b=packed)
 
 
 # -- Convolution -------------------------------------------------------------------------------

@@ -209,29 +209,65 @@ def _time_candidate(device, dt, dims, a: Operand, b: Operand, params: dict) -> f
     return best
 
 
+def _plan(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, batch: int) -> tuple:
+    """(path, parameters, source) of a product: the choice depends on the sizes and on which
+    strides are 1, so it is remembered per call form."""
+    key = (device, dt.name, m, n, k, batch, a.rs == 1, a.cs == 1, b.rs == 1, b.cs == 1)
+    plan = _PLANS.get(key)
+    if plan is None:
+        path = kernel_path(device, dt, m, n, k, a, b, batch)
+        params = _tuned(device, dt, path, (m, n, k, batch), a, b)
+        if len(_PLANS) > 4096:
+            _PLANS.clear()
+        plan = _PLANS[key] = (path, params, _source(dt, params))
+    return plan
+
+
+def packed_b_params(device, dt, m: int, n: int, k: int, a: Operand, b: Operand,
+                    batch: int = 1) -> dict | None:
+    """The parameters `gemm` would use for this product (tuned or default) when it takes the
+    packed path, else None (tiny, direct and GEMV products read B in its ordinary layout).
+    With them a caller can write B straight into the panel layout of `gemm_pack_b` (NR =
+    NV * VW columns per panel, element (q, kk, c) of a batch at (q * k + kk) * NR + c,
+    columns past n zero, batches `packed_b_stride` apart) and pass it to `gemm` as `packed_b`; `b`
+    describes the ordinary layout the caller would otherwise pass (only its strides are
+    looked at)."""
+    if m == 0 or n == 0 or batch == 0:
+        return None
+    path, params, _ = _plan(device, dt, m, n, k, a, b, batch)
+    return params if path == "packed" else None
+
+
+def packed_b_stride(params: dict, n: int, k: int) -> int:
+    """Elements between the batches of a packed B (k x n) for `params`."""
+    nr = params["NV"] * params["VW"]
+    return _ceil(n, nr) * nr * k
+
+
 def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
          batch: int = 1, alpha: float = 1.0, beta: float = 0.0, bias: Operand | None = None,
-         params: dict | None = None, path: str | None = None) -> None:
+         params: dict | None = None, path: str | None = None,
+         packed_b: Buffer | None = None) -> None:
     """Enqueue C = alpha * op(A) * op(B) + beta * C (+ bias) for `batch` products of op(A)
     (m x k, read through `a`) and op(B) (k x n, read through `b`) into C (m x n, `c.cs` must
     be 1); `bias` (element j at bias.offset + j * bias.cs) is added to every row of C.
     `params` forces a parameter set (from `gemm_params`) instead of the tuned one, `path` a
     kernel path ("packed" and "direct" take any operands, "gemv" needs m <= 4 and both
-    operands contiguous along k). Packed panels are pooled temporaries; nothing waits on the
-    host."""
+    operands contiguous along k). `packed_b` is op(B) already in the packed panel layout of
+    the parameters `packed_b_params` returned for the same call (from offset 0, in the
+    compute type): B is then not packed and `b` (its ordinary layout) is not read. Packed
+    panels are pooled temporaries; nothing waits on the host."""
     if m == 0 or n == 0 or batch == 0:
         return
-    if params is None and path is None:
-        # the choice depends on the sizes and on which strides are 1: remembered per call form
-        key = (device, dt.name, m, n, k, batch, a.rs == 1, a.cs == 1, b.rs == 1, b.cs == 1)
-        plan = _PLANS.get(key)
-        if plan is None:
-            path = kernel_path(device, dt, m, n, k, a, b, batch)
-            params = _tuned(device, dt, path, (m, n, k, batch), a, b)
-            if len(_PLANS) > 4096:
-                _PLANS.clear()
-            plan = _PLANS[key] = (path, params, _source(dt, params))
-        path, params, src = plan
+    if packed_b is not None:
+        path, params, src = _plan(device, dt, m, n, k, a, b, batch)
+        if path != "packed":
+            raise MXNetError(f"gemm: a packed B was passed for the {m}x{n}x{k} (batch {batch}) "
+                             f"product, which takes the {path} path; ask packed_b_params "
+                             "first and pass B in its ordinary layout when it returns None")
+        b = b._replace(buffer=packed_b)
+    elif params is None and path is None:
+        path, params, src = _plan(device, dt, m, n, k, a, b, batch)
     else:
         path = path or kernel_path(device, dt, m, n, k, a, b, batch)
         params = params or _tuned(device, dt, path, (m, n, k, batch), a, b)
@@ -243,6 +279,10 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     else:
         bias_args = [bias.buffer.cl_buffer, _L(bias.offset), _L(bias.cs), _ONE]
     buffers = (a.buffer, b.buffer, c.buffer) + (() if bias is None else (bias.buffer,))
+    if packed_b is not None:
+        _packed(device, dt, src, params, (m, n, k, batch), a, None, c_args + bias_args,
+                buffers, packed_b)
+        return
     launch = {"gemv": _gemv, "direct": _direct, "packed": _packed}[path]
     launch(device, dt, src, params, (m, n, k, batch), a, b, c_args + bias_args, buffers)
 
@@ -268,14 +308,16 @@ def _direct(device, dt, src, params, dims, a, b, c_args, buffers):
                    args + c_args, buffers)
 
 
-def _packed(device, dt, src, params, dims, a, b, c_args, buffers):
+def _packed(device, dt, src, params, dims, a, b, c_args, buffers, packed_b=None):
+    """The packed path; B is packed here unless `packed_b` holds it already (b is None)."""
     m, n, k, batch = dims
     mr, nr = params["MR"], params["NV"] * params["VW"]
     kc = min(params["KC"], k)  # PARAMS keep KC a multiple of KU
     panels_a, panels_b = _ceil(m, mr), _ceil(n, nr)
     ap_bs, bp_bs = panels_a * mr * k, panels_b * nr * k
     itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
-    packed_b = Buffer(device, bp_bs * batch * itemsize)
+    if b is not None:
+        packed_b = Buffer(device, bp_bs * batch * itemsize)
     # A is packed along its rows, B along its columns: pass each as (panel dir) x k
     if params["APACK"]:
         packed_a = Buffer(device, ap_bs * batch * itemsize)
@@ -283,8 +325,10 @@ def _packed(device, dt, src, params, dims, a, b, c_args, buffers):
               (m, k, batch), mr, [_L(m), _L(k), _L(kc)], packed_a, ap_bs)
     else:
         packed_a = packed_b  # not read: the micro-kernel reads A in place
-    _pack(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), device, params,
-          b._replace(rs=b.cs, cs=b.rs), (n, k, batch), nr, [_L(n), _L(k)], packed_b, bp_bs)
+    if b is not None:
+        _pack(device.kernel(src, f"gemm_pack_b_{dt.suffix}"), device, params,
+              b._replace(rs=b.cs, cs=b.rs), (n, k, batch), nr, [_L(n), _L(k)], packed_b,
+              bp_bs)
     lq, pm = params["LQ"], params["PM"]
     device.enqueue(device.kernel(src, f"gemm_micro_{dt.suffix}"),
                    (_ceil(panels_b, lq) * lq, _ceil(panels_a, pm), batch), (lq, 1, 1),
