@@ -15,6 +15,7 @@ os.environ.setdefault("POCL_DEVICES", "pthread pthread")
 # pocl compile every kernel of each (see runtime.device.cache_dir). The cache has its own test.
 os.environ.setdefault("CLNET_DISK_CACHE", "0")
 os.environ.setdefault("CLNET_GEMM_TUNE", "0")  # no measured GEMM search in the suite
+os.environ.setdefault("CLNET_CONV_TUNE", "0")  # nor convolution method search
 
 import clnet as mx  # noqa: E402
 from clnet.dtype import DTYPES  # noqa: E402

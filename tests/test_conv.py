@@ -361,6 +361,43 @@ def test_convolution_packed_cols(ctx, monkeypatch, case, packed):
                 assert [c is not None for c in calls] == [packed, packed]
 
 
+@pytest.mark.parametrize("shape,f,groups", [((2, 1, 9, 9), 4, 1), ((2, 3, 9, 9), 6, 3),
+                                             ((3, 4, 8, 7), 5, 1)])
+def test_convolution_forward_methods_measured_and_stored(ctx, monkeypatch, tmp_path, shape, f,
+                                                         groups):
+    """With the search on, the first forward of a shape class times each candidate method
+    (direct or GEMM for one input channel per group; packed or plain columns otherwise),
+    stores the fastest under the device's tuning file and uses it; every candidate computes
+    the same convolution; a second forward of the class searches nothing."""
+    from clnet.runtime import tuning
+    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
+    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(conv, "_FORWARD_CHOSEN", {})
+    tuning.forget()
+    try:
+        x, w, b = _rand(*shape), _rand(f, shape[1] // groups, 3, 3), _rand(f)
+        kw = {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1), "num_group": groups}
+        want = ref_conv(x, w, b, (1, 1), (1, 1), (1, 1), groups)
+        searches = tuning.stats["searches"]
+        for dtype in _dtypes(ctx):
+            y = mx.nd.Convolution(_nd(x, dtype), _nd(w, dtype), _nd(b, dtype), num_filter=f,
+                                  **kw)
+            _close(y, want, dtype)
+        assert tuning.stats["searches"] - searches == len(_dtypes(ctx))
+        y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)  # stored choice
+        assert tuning.stats["searches"] - searches == len(_dtypes(ctx))
+        stored = tuning.store_for(y.device).entries["conv"]
+        assert len(stored) == len(_dtypes(ctx))
+        kind = "one" if shape[1] == groups else "many"
+        assert all(v in conv.FORWARD_CANDIDATES[kind] for v in stored.values())
+        for method in conv.FORWARD_CANDIDATES[kind]:  # each candidate, forced
+            monkeypatch.setattr(conv, "_forward_method", lambda *a, m=method: m)
+            y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)
+            _close(y, want)
+    finally:
+        tuning.forget()
+
+
 def test_convolution_size_zero(ctx):
     x = mx.nd.zeros((0, 2, 5, 5))
     w = mx.nd.ones((3, 2, 3, 3))

@@ -19,13 +19,14 @@ Their `data` inputs carry shapes only. GEMM is matrix's, sums reduce's.
 """
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import numpy as np
 
 from ..base import MXNetError
 from ..codegen import templates
-from ..runtime import Buffer
+from ..runtime import Buffer, tuning
 from . import matrix
 from .matrix import Operand
 from .registry import OpDef, Param, register
@@ -295,12 +296,68 @@ def _conv_one(x, w, y, g: Geom, bias=None):
                 (x._buf, w._buf, bias_buf, y._buf))
 
 
+# Forward methods, chosen per shape class by a measured search (`runtime.tuning`, family
+# "conv"; CLNET_CONV_TUNE=0 takes the first of each list): with one input channel per group
+# the direct kernel or im2col + GEMM; otherwise im2col writing the GEMM's packed panels or the
+# plain column matrix.
+FORWARD_CANDIDATES = {
+    "one": ({"method": "direct"}, {"method": "gemm", "packed": True}),
+    "many": ({"method": "gemm", "packed": True}, {"method": "gemm", "packed": False}),
+}
+_FORWARD_CHOSEN: dict = {}  # (device, shape class) -> candidate
+
+
+def forward_class(dt, g: Geom) -> tuple:
+    """(candidate list name, tuning key) of a convolution forward: dtype, size buckets of
+    batch, channels, filters and output pixels, the kernel size, strides and grouping."""
+    kind = "one" if g.c == g.groups else "many"
+    b = tuning.bucket
+    key = (f"{dt.name}/{kind}/n{b(g.n)}c{b(g.c)}f{b(g.f)}p{b(g.oh * g.ow)}"
+           f"/k{g.kh}x{g.kw}s{g.sh}x{g.sw}g{min(g.groups, 2)}")
+    return kind, key
+
+
+def _forward_method(x, w, y, g: Geom, bias) -> dict:
+    """The forward method for this shape class: measured once per class and device (on
+    scratch arrays of these shapes) and stored, or the default with the search off."""
+    dev, dt = y.device, y._dt
+    kind, key = forward_class(dt, g)
+    candidates = list(FORWARD_CANDIDATES[kind])
+    if not tuning.enabled("conv"):
+        return candidates[0]
+    chosen = _FORWARD_CHOSEN.get((dev, key))
+    if chosen is None:
+        from ..ndarray.ndarray import empty
+        xs, ws, ys = (empty(a.shape, a.context, a.dtype) for a in (x, w, y))
+        for a in (xs, ws):
+            a[:] = 0
+
+        def measure(cand):
+            _forward_with(cand, xs, ws, ys, g, None)  # builds the kernels
+            dev.queue.finish()
+            best = float("inf")
+            for _ in range(2):
+                start = time.perf_counter()
+                _forward_with(cand, xs, ws, ys, g, None)
+                dev.queue.finish()
+                best = min(best, time.perf_counter() - start)
+            return best
+        chosen = _FORWARD_CHOSEN[(dev, key)] = tuning.choose(dev, "conv", key, candidates,
+                                                             measure)
+    return chosen
+
+
 def conv_forward(x, w, y, g: Geom, bias=None):
-    """y = conv(x, w) (+ bias): per chunk im2col, one GEMM over groups, copy to NCHW; or
-    directly with one input channel per group."""
+    """y = conv(x, w) (+ bias) by the method measured fastest for the shape class: per chunk
+    im2col (into the GEMM's packed panels, or the plain matrix), one GEMM over groups, copy
+    to NCHW; or, with one input channel per group, directly."""
     if y.size == 0:
         return
-    if g.c == g.groups:
+    _forward_with(_forward_method(x, w, y, g, bias), x, w, y, g, bias)
+
+
+def _forward_with(method: dict, x, w, y, g: Geom, bias):
+    if method["method"] == "direct":
         _conv_one(x, w, y, g, bias)
         return
     dev, dt = y.device, y._dt
@@ -311,7 +368,8 @@ def conv_forward(x, w, y, g: Geom, bias=None):
         ncols = nb * ohw
         a = Operand(w._buf, w._offset, ckg, 1, fg * ckg)
         b = Operand(None, 0, ncols, 1, ckg * ncols)
-        packed = _packed_cols(dev, dt, x, n0, nb, g, (fg, ncols, ckg), a, b, False)
+        packed = (_packed_cols(dev, dt, x, n0, nb, g, (fg, ncols, ckg), a, b, False)
+                  if method["packed"] else None)
         if packed is None:
             b = b._replace(buffer=_im2col(dev, dt, x, n0, nb, g))
         out = (y._buf, y._offset + n0 * g.f * ohw)

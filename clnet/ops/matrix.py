@@ -129,17 +129,12 @@ def _defaults(device, dt) -> dict:
     return params
 
 
-def _bucket(x: int) -> int:
-    """Coarse size class: 1, 2-4, 5-16, 17-64, ... (powers of 4), capped at 4096+."""
-    return min((max(x, 1) - 1).bit_length() + 1 >> 1, 7)
-
-
 def shape_class(dt, path: str, m: int, n: int, k: int, a: Operand, b: Operand) -> str:
     """The tuning key of a product: dtype, path, size buckets and which way each operand is
     contiguous (k-major or not), so one search serves a whole family of shapes."""
-    mk = f"m{m}" if path == "gemv" else f"m{_bucket(m)}"
+    mk = f"m{m}" if path == "gemv" else f"m{tuning.bucket(m)}"
     lay = f"{'a' if a.cs == 1 else 'A'}{'b' if b.cs == 1 else 'B'}"
-    return f"{dt.name}/{path}/{mk}n{_bucket(n)}k{_bucket(k)}/{lay}"
+    return f"{dt.name}/{path}/{mk}n{tuning.bucket(n)}k{tuning.bucket(k)}/{lay}"
 
 
 _CHOSEN: dict = {}  # (device, shape class) -> parameters

@@ -36,6 +36,12 @@ def enabled(family: str) -> bool:
     return env_str(f"CLNET_{family.upper()}_TUNE", "1").strip() not in ("0", "false", "off")
 
 
+def bucket(x: int) -> int:
+    """Coarse size class for shape-class keys: 1, 2-4, 5-16, 17-64, ... (powers of 4),
+    capped at 4096+."""
+    return min((max(x, 1) - 1).bit_length() + 1 >> 1, 7)
+
+
 def path_for(identity: str) -> str:
     """The tuning file of a device identity, under the cache directory's parent."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
