@@ -398,6 +398,33 @@ def test_convolution_forward_methods_measured_and_stored(ctx, monkeypatch, tmp_p
         tuning.forget()
 
 
+def test_convolution_search_inside_a_recorded_step_records_only_the_step(ctx, monkeypatch,
+                                                                          tmp_path):
+    """The method search of an executor's first forward runs outside the launch recording:
+    the replayed forward launches what the ops launch, and no more."""
+    from clnet.runtime import get_device, tuning
+    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
+    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(conv, "_FORWARD_CHOSEN", {})
+    tuning.forget()
+    try:
+        sym = mx.sym.Convolution(mx.sym.var("x"), kernel=(3, 3), num_filter=4, name="c")
+        ex = sym.simple_bind(ctx, grad_req="null", x=(2, 3, 8, 8))
+        searches = tuning.stats["searches"]
+        ex.forward()  # searches, then records
+        assert tuning.stats["searches"] == searches + 1
+        dev = get_device(ctx)
+        before = dev.launches
+        ex.forward()
+        replayed = dev.launches - before
+        monkeypatch.setenv("CLNET_SYNC", "1")  # through the ops
+        before = dev.launches
+        ex.forward()
+        assert replayed == dev.launches - before
+    finally:
+        tuning.forget()
+
+
 def test_convolution_size_zero(ctx):
     x = mx.nd.zeros((0, 2, 5, 5))
     w = mx.nd.ones((3, 2, 3, 3))

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..base import MXNetError
 from ..codegen import templates
-from ..runtime import Buffer, tuning
+from ..runtime import Buffer, replay, tuning
 from . import matrix
 from .matrix import Operand
 from .registry import OpDef, Param, register
@@ -328,9 +328,10 @@ def _forward_method(x, w, y, g: Geom, bias) -> dict:
     chosen = _FORWARD_CHOSEN.get((dev, key))
     if chosen is None:
         from ..ndarray.ndarray import empty
-        xs, ws, ys = (empty(a.shape, a.context, a.dtype) for a in (x, w, y))
-        for a in (xs, ws):
-            a[:] = 0
+        with replay.paused():  # the scratch arrays are no part of a step being recorded
+            xs, ws, ys = (empty(a.shape, a.context, a.dtype) for a in (x, w, y))
+            for a in (xs, ws):
+                a[:] = 0
 
         def measure(cand):
             _forward_with(cand, xs, ws, ys, g, None)  # builds the kernels
