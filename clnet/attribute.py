@@ -6,20 +6,12 @@ made inside (nested scopes merge, inner wins). How the keys are stored (`ctx_gro
 """
 from __future__ import annotations
 
-import threading
+from .scope import ThreadScope
 
 __all__ = ["AttrScope", "current"]
 
 
-class _CurrentMeta(type):
-    @property
-    def current(cls) -> AttrScope:
-        if not hasattr(AttrScope._current, "value"):
-            AttrScope._current.value = AttrScope()
-        return AttrScope._current.value
-
-
-class AttrScope(metaclass=_CurrentMeta):
+class AttrScope(ThreadScope, root=True):
     """Attributes for the symbols created in a `with` block; values must be strings.
 
     Examples
@@ -30,14 +22,11 @@ class AttrScope(metaclass=_CurrentMeta):
     'dev1'
     """
 
-    _current = threading.local()
-
     def __init__(self, **kwargs):
         for key, value in kwargs.items():
             if not isinstance(value, str):
                 raise ValueError(f"AttrScope: attribute {key}={value!r} must be a string")
         self._attr = kwargs
-        self._old_scope: AttrScope | None = None
 
     def get(self, attr: dict | None) -> dict:
         """This scope's attributes updated with `attr` (which wins), as a new dict."""
@@ -46,16 +35,10 @@ class AttrScope(metaclass=_CurrentMeta):
             ret.update(attr)
         return ret
 
-    def __enter__(self):
-        self._old_scope = AttrScope.current
-        merged = dict(self._old_scope._attr)
+    def _entered(self, outer):
+        merged = dict(outer._attr)  # nested scopes merge, the inner one wins
         merged.update(self._attr)
         self._attr = merged
-        AttrScope._current.value = self
-        return self
-
-    def __exit__(self, ptype, value, trace):
-        AttrScope._current.value = self._old_scope
 
 
 def current() -> AttrScope:

@@ -6,22 +6,12 @@ is called `<hint><counter>` (`fullyconnected0`, `_plus1`); the hint is chosen by
 """
 from __future__ import annotations
 
-import threading
+from .scope import ThreadScope
 
 __all__ = ["NameManager", "Prefix", "current"]
 
 
-class _CurrentMeta(type):
-    """Gives the class a read-only `current` property: the manager in force on this thread."""
-
-    @property
-    def current(cls) -> NameManager:
-        if not hasattr(NameManager._current, "value"):
-            NameManager._current.value = NameManager()
-        return NameManager._current.value
-
-
-class NameManager(metaclass=_CurrentMeta):
+class NameManager(ThreadScope, root=True):
     """Hands out unique names: `get(None, 'conv')` gives conv0, conv1, ...; an explicit name is
     returned unchanged. `with NameManager():` starts fresh counters for the enclosed code.
 
@@ -32,11 +22,8 @@ class NameManager(metaclass=_CurrentMeta):
     'relu0'
     """
 
-    _current = threading.local()
-
     def __init__(self):
         self._counter: dict[str, int] = {}
-        self._old_manager: NameManager | None = None
 
     def get(self, name: str | None, hint: str) -> str:
         """`name` when given, else `hint` followed by how often this manager used `hint`."""
@@ -45,14 +32,6 @@ class NameManager(metaclass=_CurrentMeta):
         count = self._counter.get(hint, 0)
         self._counter[hint] = count + 1
         return f"{hint}{count}"
-
-    def __enter__(self):
-        self._old_manager = NameManager.current
-        NameManager._current.value = self
-        return self
-
-    def __exit__(self, ptype, value, trace):
-        NameManager._current.value = self._old_manager
 
 
 class Prefix(NameManager):

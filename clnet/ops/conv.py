@@ -630,28 +630,29 @@ def _weight_shape(params, image, small) -> tuple:
     return (small[1], image[1] // params["num_group"]) + tuple(params["kernel"])
 
 
-def _bwd_data_shape(params, shapes):
-    out_grad, weight, data = (tuple(s) for s in shapes)
-    op = "_backward_Convolution_data"
-    _helper_geom(op, params, data, out_grad)
-    _check_shape(op, "weight", weight, _weight_shape(params, data, out_grad),
-                 "out_grad channels, data channels / num_group, *kernel")
-    return [data]
+def _transposed_shape(op: str, image_is_data: bool, how: str):
+    """Shape rule of a helper op over (out_grad, weight, data) whose output has data's shape:
+    the convolution's image is data (the Convolution data gradient) or out_grad (the
+    Deconvolution data gradient, a convolution of out_grad)."""
+    def shape(params, shapes):
+        out_grad, weight, data = (tuple(s) for s in shapes)
+        image, small = (data, out_grad) if image_is_data else (out_grad, data)
+        _helper_geom(op, params, image, small)
+        _check_shape(op, "weight", weight, _weight_shape(params, image, small), how)
+        return [data]
+    return shape
+
+
+_bwd_data_shape = _transposed_shape("_backward_Convolution_data", True,
+                                    "out_grad channels, data channels / num_group, *kernel")
+_bwd_deconv_shape = _transposed_shape("_backward_Deconvolution_data", False,
+                                      "data channels, out_grad channels / num_group, *kernel")
 
 
 def _bwd_data_forward(params, inputs, outputs):
     dy, w, dx = inputs[0], inputs[1], outputs[0]
     conv_data_grad(dy, w, dx, _helper_geom("_backward_Convolution_data", params, dx.shape,
                                            dy.shape))
-
-
-def _bwd_deconv_shape(params, shapes):
-    out_grad, weight, data = (tuple(s) for s in shapes)
-    op = "_backward_Deconvolution_data"
-    _helper_geom(op, params, out_grad, data)
-    _check_shape(op, "weight", weight, _weight_shape(params, out_grad, data),
-                 "data channels, out_grad channels / num_group, *kernel")
-    return [data]
 
 
 def _bwd_deconv_forward(params, inputs, outputs):

@@ -3,8 +3,9 @@ arguments already set instead of running the ops' Python again.
 
 A `Recorder` is active while an executor runs a step for the first time: `Device.enqueue`
 adds each launch to it, and anything a replay could not repeat (a write or read through the
-host, a random draw, a copy between devices) marks the step `unreplayable` through `taint`. Code that launches
-work outside the step's meaning (a measured parameter search) runs under `paused()`.
+host, a random draw, a copy between devices) marks the step `unreplayable` through `taint`.
+Code that launches work outside the step's meaning (a measured parameter search) runs under
+`paused()`.
 
 Temporaries (Buffers an op allocated during the step and dropped by its end, such as GEMM
 panels and im2col columns) would stay allocated for as long as the replay holds them; instead

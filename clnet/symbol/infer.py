@@ -87,6 +87,28 @@ def infer_shapes(heads, known: dict, zero_unknown: bool = True) -> tuple[dict, d
             partial[(node, 0)] = shape
         else:
             shapes[(node, 0)] = shape
+
+    def fill(node, entries, ins):
+        return node.op.infer_args is not None and _fill_args(node, entries, ins, shapes,
+                                                              partial)
+
+    def settle(node, ins):
+        for i, shape in enumerate(_run_infer_shape(node, ins)):
+            entry = (node, i)
+            if entry in shapes and shapes[entry] != shape:
+                raise MXNetError(
+                    f"infer_shape: {_describe(node)} gives output {i} shape {shape}, but "
+                    f"a consumer of it needs {shapes[entry]}")
+            shapes[entry] = shape
+
+    _to_fixed_point(nodes, shapes, fill, settle)
+    return shapes, partial
+
+
+def _to_fixed_point(nodes, table: dict, fill, settle):
+    """Visit the op nodes until nothing changes. A node with unknown inputs may have them
+    filled by `fill(node, entries, ins)` (True when it filled or hinted something); a node
+    whose inputs are all known in `table` is settled once with `settle(node, ins)`."""
     done = set()
     changed = True
     while changed:
@@ -95,23 +117,15 @@ def infer_shapes(heads, known: dict, zero_unknown: bool = True) -> tuple[dict, d
             if node.is_variable or node in done:
                 continue
             entries = [tuple(e) for e in node.inputs]
-            ins = [shapes.get(e) for e in entries]
-            if None in ins and node.op.infer_args is not None:
-                changed |= _fill_args(node, entries, ins, shapes, partial)
-                ins = [shapes.get(e) for e in entries]
+            ins = [table.get(e) for e in entries]
+            if None in ins and fill(node, entries, ins):
+                changed = True
+                ins = [table.get(e) for e in entries]
             if None in ins:
                 continue
             done.add(node)
             changed = True
-            outs = _run_infer_shape(node, ins)
-            for i, shape in enumerate(outs):
-                entry = (node, i)
-                if entry in shapes and shapes[entry] != shape:
-                    raise MXNetError(
-                        f"infer_shape: {_describe(node)} gives output {i} shape {shape}, but "
-                        f"a consumer of it needs {shapes[entry]}")
-                shapes[entry] = shape
-    return shapes, partial
+            settle(node, ins)
 
 
 def _fill_args(node: Node, entries, ins, shapes, partial) -> bool:
@@ -176,32 +190,26 @@ def infer_types(heads, known: dict) -> dict:
             types[(node, 0)] = as_dtype(known[node.name])
         elif "__dtype__" in node.attrs:
             types[(node, 0)] = parse_dtype(node.attrs["__dtype__"])
-    done = set()
-    changed = True
-    while changed:
+
+    def fill(node, entries, ins):
+        guess = _guess(node, entries, ins, types, hints)
         changed = False
-        for node in nodes:
-            if node.is_variable or node in done:
+        for entry, d in zip(entries, ins):
+            if d is not None or guess is None:
                 continue
-            entries = [tuple(e) for e in node.inputs]
-            ins = [types.get(e) for e in entries]
-            guess = _guess(node, entries, ins, types, hints)
-            for entry, d in zip(entries, ins):
-                if d is not None or guess is None:
-                    continue
-                if entry[0].is_variable:
-                    types[entry] = guess
-                    changed = True
-                elif entry not in hints:
-                    hints[entry] = guess
-                    changed = True
-            ins = [types.get(e) for e in entries]
-            if None in ins:
-                continue
-            done.add(node)
-            changed = True
-            for i, dt in enumerate(_run_infer_type(node, ins)):
-                types[(node, i)] = dt
+            if entry[0].is_variable:
+                types[entry] = guess
+                changed = True
+            elif entry not in hints:
+                hints[entry] = guess
+                changed = True
+        return changed
+
+    def settle(node, ins):
+        for i, dt in enumerate(_run_infer_type(node, ins)):
+            types[(node, i)] = dt
+
+    _to_fixed_point(nodes, types, fill, settle)
     return types
 
 
