@@ -56,7 +56,9 @@ def test_devices_lists_cpu0_with_real_values(monkeypatch):
     assert discovery.full_name(platform, dev) in line
     # the last six cells: memory value, "GiB", CUs, fp64, fp16, max work-group size
     mem, unit, cus, fp64, fp16, wg = cells[-6:]
-    assert unit == "GiB" and abs(float(mem) - dev.global_mem_size / 2**30) <= 0.05
+    # pocl's figure for a CPU device's memory can differ between processes (4.0 GiB here,
+    # 4.4 GiB in the CLI's process, seen with 8 pytest-xdist workers on a 16-core machine)
+    assert unit == "GiB" and abs(float(mem) / (dev.global_mem_size / 2**30) - 1) <= 0.15
     assert int(cus) == dev.max_compute_units
     assert int(wg) == dev.max_work_group_size
     ext = dev.extensions.split()

@@ -437,7 +437,8 @@ def test_convolution_size_zero(ctx):
 
 def test_convolution_shape_inference(ctx):
     data = mx.sym.var("data")
-    net = mx.sym.Convolution(data, kernel=(5, 5), num_filter=20, num_group=2)
+    with mx.name.NameManager():  # automatic names count from 0 whatever ran before
+        net = mx.sym.Convolution(data, kernel=(5, 5), num_filter=20, num_group=2)
     assert net.list_arguments() == ["data", "convolution0_weight", "convolution0_bias"]
     args, outs, _ = net.infer_shape(data=(8, 4, 28, 28))
     assert args == [(8, 4, 28, 28), (20, 2, 5, 5), (20,)]

@@ -31,6 +31,8 @@ def _mpiexec():
 
 def _run(args, timeout_s: float, env_extra=None):
     env = dict(os.environ, POCL_DEVICES="pthread", POCL_MAX_PTHREAD_COUNT="1")
+    # Open MPI's mpiexec refuses root (containers, CI images) unless told twice; mpich ignores it
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     env.update(env_extra or {})
     return subprocess.run([_mpiexec(), "-n", str(WORKERS), sys.executable, *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=timeout_s)
