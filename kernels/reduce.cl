@@ -11,6 +11,7 @@
  *   T_HIGHEST       identity of min
  *   IS_FLOAT        1 for floating types: enables norm, softmax and the NaN-aware paths
  *   WIDEN           1 when AT is wider than T (half)
+ *   GROUP_ROWS      1: also the reduce_group_<op> kernels (GPUs), GROUP work-items each
  *
  * Kernels, 2-D launch: dimension 0 walks inner (padded, guarded by i < inner), dimension 1
  * walks outer * nchunks (padded, guarded); len is split into nchunks chunks of `chunk`:
@@ -18,6 +19,8 @@
  *                        (integers have no NaN; norms are float-only): reduces chunk g of
  *                        row (o, i); with nchunks == 1 writes finish(acc) to out (as T),
  *                        else the accumulator to part[(o * nchunks + g) * inner + i] (AT)
+ *   reduce_group_<op>_SUFFIX   only when GROUP_ROWS: the same for contiguous rows, one
+ *                        work-group per chunk (see reduce_group_body)
  *   combine_<op>_SUFFIX  only when WIDEN, op in sum prod max min: reduces part over the
  *                        nchunks axis, writes finish(acc) to out; otherwise (AT == T) the
  *                        partials are reduced by reduce_<op> itself
@@ -204,6 +207,47 @@ INLINE void reduce_cols8_body(const int op, REDUCE_ARGS) {
     }
 }
 
+/* Contiguous rows on GPUs (defined when GROUP_ROWS): one work-group of GROUP work-items per
+ * chunk, work-item l reading elements r0 + l, r0 + l + GROUP, ..., so each step of the group
+ * is one coalesced stretch of memory (reduce_contig's long per-item runs are the CPU's
+ * pattern), then a tree in local memory. Launch: (GROUP * nchunks, outer), local (GROUP, 1);
+ * inner is 1 and chunk a multiple of GROUP. */
+#if GROUP_ROWS
+INLINE void reduce_group_body(const int op, REDUCE_ARGS, __local AT *tree) {
+    const int l = get_local_id(0);
+    const long g = get_group_id(0), o = get_global_id(1);
+    const long r1 = min((g + 1) * chunk, len);
+    __global const T *p = in + in_off + o * len;
+    AT a0 = ident(op), a1 = a0;
+    long r = g * chunk + l;
+    for (; r + GROUP < r1; r += 2 * GROUP) {  /* two loads in flight per work-item */
+        a0 = comb1(op, a0, map1(op, (AT)p[r]));
+        a1 = comb1(op, a1, map1(op, (AT)p[r + GROUP]));
+    }
+    if (r < r1) a0 = comb1(op, a0, map1(op, (AT)p[r]));
+    tree[l] = comb1(op, a0, a1);
+    for (int s = GROUP / 2; s > 0; s >>= 1) {
+        barrier(CLK_LOCAL_MEM_FENCE);
+        if (l < s) tree[l] = comb1(op, tree[l], tree[l + s]);
+    }
+    if (l == 0) {
+        if (nchunks == 1)
+            out[out_off + o] = (T)finish(post, tree[0], count);
+        else
+            part[o * nchunks + g] = tree[0];
+    }
+}
+/* the name arrives pasted: a bare `max` or `min` would expand as the builtin's macro */
+#define REDUCE_GROUP_KERNEL(kname, op)                                                  \
+__kernel __attribute__((reqd_work_group_size(GROUP, 1, 1)))                            \
+void KN(kname)(REDUCE_ARGS) {                                            \
+    __local AT tree[GROUP];                                                            \
+    reduce_group_body(op, REDUCE_PASS, tree);                                          \
+}
+#else
+#define REDUCE_GROUP_KERNEL(kname, op)
+#endif
+
 #define COMBINE_ARGS __global const AT *part, const long outer, const long nchunks,      \
     const long inner, __global T *out, const long out_off, const int post, const long count
 #define COMBINE_PASS part, outer, nchunks, inner, out, out_off, post, count
@@ -219,7 +263,8 @@ INLINE void combine_body(const int op, COMBINE_ARGS) {
 
 #define REDUCE_KERNEL(name, op)                                                   \
 __kernel void KN(reduce_##name)(REDUCE_ARGS) { reduce_body(op, REDUCE_PASS); }    \
-__kernel void KN(reduce_cols8_##name)(REDUCE_ARGS) { reduce_cols8_body(op, REDUCE_PASS); }
+__kernel void KN(reduce_cols8_##name)(REDUCE_ARGS) { reduce_cols8_body(op, REDUCE_PASS); } \
+REDUCE_GROUP_KERNEL(reduce_group_##name, op)
 #define COMBINE_KERNEL(name, op)                                                  \
 __kernel void KN(combine_##name)(COMBINE_ARGS) { combine_body(op, COMBINE_PASS); }
 

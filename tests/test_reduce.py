@@ -9,6 +9,7 @@ import pytest
 import clnet as mx
 from clnet.base import MXNetError
 from clnet.ops import reduce as red
+from clnet.runtime import get_device
 from conftest import supported_dtypes
 
 
@@ -227,6 +228,49 @@ def test_columns_in_vectors(ctx, shape):
         for start in (1, 2):  # offsets of start * columns: aligned, or not for 4 columns
             _check(mx.nd.sum(a[start:], axis=0), x[start:].sum(0, dtype=np.float64)
                    .astype(dtype), dtype, atol)
+
+
+@pytest.mark.parametrize("units", [None, 64])
+def test_work_group_rows(ctx, units, monkeypatch):
+    """The GPU kernels for contiguous rows (a work-group per chunk, interleaved loads, a tree
+    in local memory), run on whatever device there is: rows shorter and longer than a group,
+    split into chunks, an offset view, and (with 64 compute units) so many chunks that the
+    partials are reduced by the group kernel again. Every op, float and integer."""
+    monkeypatch.setitem(red.GROUP_ROWS, get_device(ctx).kind, True)
+    if units:
+        monkeypatch.setattr(get_device(ctx), "compute_units", units)
+    cases = [((300,), None), ((4, 1000), 1), ((3, 100000), -1), ((600001,), 0)]
+    for dtype in supported_dtypes(ctx, ("float32", "float64", "int32")):
+        for shape, axis in cases:
+            x = _data(shape, dtype)
+            a = _nd(x)
+            for start in (0, 7):
+                if start and len(shape) > 1:
+                    continue
+                xs, v = x[start:], a[start:]
+                atol = (float(np.finfo(dtype).eps * np.abs(xs.astype(np.float64)).sum())
+                        if dtype != "int32" else None)
+                axes = _np_axes(xs.shape, axis, False)
+                for name in ("sum", "mean", "max", "min"):
+                    want = np.asarray(REFS[name](xs, axes)).reshape(
+                        _mx_shape(xs.shape, axes, False))
+                    _check(getattr(mx.nd, name)(v, axis=axis), want, dtype, atol)
+            if dtype == "int32":
+                continue
+            out_shape = _mx_shape(shape, _np_axes(shape, axis, False), False)
+            eps = float(np.finfo(dtype).eps)
+            near_one = np.random.uniform(0.999, 1.001, shape).astype(dtype)
+            want = np.prod(near_one.astype(np.float64), axis=axis).reshape(out_shape)
+            # each of the row's products rounds once: the error bound grows with its length
+            _check(mx.nd.prod(_nd(near_one), axis=axis), want.astype(dtype), dtype,
+                   eps * x.size * float(np.abs(want).max()))
+            want = np.linalg.norm(x.astype(np.float64), axis=axis).reshape(out_shape)
+            _check(mx.nd.norm(a, axis=axis), want.astype(dtype), dtype)
+            y = x.copy()
+            y.flat[::5] = np.nan
+            want = np.nansum(y.astype(np.float64), axis=axis).reshape(out_shape)
+            _check(mx.nd.nansum(_nd(y), axis=axis), want.astype(dtype), dtype,
+                   eps * float(np.nansum(np.abs(y))))
 
 
 def test_float32_sums_stay_accurate(ctx):

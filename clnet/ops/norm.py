@@ -47,8 +47,7 @@ def _acc_np(dt: DTypeInfo):
 def work_group(device) -> int:
     """Work-items per segment: 1 on CPU devices, where a work-group runs on one core and
     contiguous per-item loops beat interleaved work-items; else a power of two <= 256."""
-    import pyopencl as cl
-    if device.cl_device.type & cl.device_type.CPU:
+    if device.kind == "cpu":
         return 1
     return min(_GPU_WG, 1 << (device.max_work_group_size.bit_length() - 1))
 

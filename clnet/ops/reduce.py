@@ -39,6 +39,10 @@ _MIN_CHUNK = 8192
 # (neighbouring work-items read neighbouring addresses).
 _LOCAL_ROWS = (1, 16)
 _LOCAL_COLS = (8, 8)
+# Device kinds whose contiguous rows are reduced by work-groups of GROUP work-items reading
+# interleaved (coalesced) elements; on CPUs one work-item streaming a chunk is faster.
+GROUP_ROWS = {"cpu": False, "gpu": True}
+GROUP = 256
 
 
 # -- program per dtype ---------------------------------------------------------------------
@@ -52,14 +56,15 @@ def _limits(dt: DTypeInfo) -> tuple:
 
 
 @functools.lru_cache(maxsize=None)
-def source(dt: DTypeInfo) -> str:
-    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl); memoised, as
-    every launch asks for it."""
+def source(dt: DTypeInfo, group_rows: bool = False) -> str:
+    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl, the work-group
+    row kernels only with `group_rows`); memoised, as every launch asks for it."""
     at = templates.compute_ctype(dt)
     low, high = _limits(dt)
     defines = {"T": dt.ctype, "T8": f"{dt.ctype}8", "AT": at, "AT8": f"{at}8",
                "SUFFIX": dt.suffix, "T_LOWEST": low, "T_HIGHEST": high,
-               "IS_FLOAT": int(dt.is_float), "WIDEN": int(at != dt.ctype)}
+               "IS_FLOAT": int(dt.is_float), "WIDEN": int(at != dt.ctype),
+               "GROUP_ROWS": int(group_rows), "GROUP": GROUP}
     return templates.render("reduce", defines, (dt,))
 
 
@@ -156,7 +161,7 @@ _ARG_TYPES = {
 def _kernel(device, dt: DTypeInfo, family: str, name: str):
     """Kernel `<name>_<suffix>` of dt's program, with the scalar argument types of its
     family set once (the Device caches the object)."""
-    knl = device.kernel(source(dt), f"{name}_{dt.suffix}")
+    knl = device.kernel(source(dt, GROUP_ROWS[device.kind]), f"{name}_{dt.suffix}")
     if knl not in device.arg_types:
         device.set_arg_types(knl, [_acc_dtype(dt) if t == "acc" else t
                                    for t in _ARG_TYPES[family]])
@@ -170,14 +175,21 @@ def _ndrange(n0: int, n1: int) -> tuple:
     return (-(-n0 // local[0]) * local[0], -(-n1 // local[1]) * local[1]), local
 
 
-def _chunks(device, outputs: int, length: int) -> tuple:
-    """(nchunks, chunk): split long rows when there are too few of them for the device."""
-    target = 16 * device.compute_units
-    if outputs >= target or length <= _MIN_CHUNK:
+def _chunks(device, outputs: int, length: int, grouped: bool = False) -> tuple:
+    """(nchunks, chunk): split long rows when there are too few of them for the device;
+    `grouped` rows (a work-group per chunk) get 8 groups per compute unit."""
+    target, least, align = (8, 4 * GROUP, GROUP) if grouped else (16, _MIN_CHUNK, 8)
+    target *= device.compute_units
+    if outputs >= target or length <= least:
         return 1, max(length, 1)
-    n = min(-(-length // _MIN_CHUNK), -(-target // outputs))
-    chunk = -(-(-(-length // n)) // 8) * 8  # a multiple of 8 keeps chunks T8-aligned
+    n = min(-(-length // least), -(-target // outputs))
+    chunk = -(-(-(-length // n)) // align) * align  # aligned: T8 loads, whole groups
     return -(-length // chunk), chunk
+
+
+def _grouped(device, inner: int, length: int) -> bool:
+    """Whether contiguous rows of `length` are reduced by the work-group kernels."""
+    return inner == 1 and length >= GROUP and GROUP_ROWS[device.kind]
 
 
 def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
@@ -191,7 +203,8 @@ def enqueue_reduce(kop: str, comb: str, post: int, x, out, axes: tuple):
     lay = layout(x.shape, axes)
     buf, off = _rows_of(x, lay)
     cols8 = lay.inner % 8 == 0 and off % 8 == 0  # whole T8 vectors across the columns
-    nchunks, chunk = _chunks(device, lay.outer * lay.inner // (8 if cols8 else 1), lay.len)
+    nchunks, chunk = _chunks(device, lay.outer * lay.inner // (8 if cols8 else 1), lay.len,
+                             _grouped(device, lay.inner, lay.len))
     part = out._buf
     if nchunks > 1:
         part = Buffer(device, lay.outer * nchunks * lay.inner * _acc_dtype(dt).itemsize)
@@ -215,8 +228,12 @@ def _enqueue_rows(device, dt, kop, inp, out, part, outer, length, inner, nchunks
                   count, cols8=False):
     """One reduce_<kop> launch over (outer, length, inner) rows; `cols8`: the kernel reading
     the columns in 8-wide vectors (inner and the input offset multiples of 8)."""
-    knl = _kernel(device, dt, "reduce", f"reduce_{'cols8_' if cols8 else ''}{kop}")
-    gsize, lsize = _ndrange(inner // 8 if cols8 else inner, outer * nchunks)
+    if _grouped(device, inner, length):
+        knl = _kernel(device, dt, "reduce", f"reduce_group_{kop}")
+        gsize, lsize = (GROUP * nchunks, outer), (GROUP, 1)
+    else:
+        knl = _kernel(device, dt, "reduce", f"reduce_{'cols8_' if cols8 else ''}{kop}")
+        gsize, lsize = _ndrange(inner // 8 if cols8 else inner, outer * nchunks)
     args = [inp[0].cl_buffer, inp[1], out[0].cl_buffer, out[1], part.cl_buffer, outer, length,
             inner, nchunks, chunk, post, count]
     device.enqueue(knl, gsize, lsize, args, [inp[0], out[0], part])

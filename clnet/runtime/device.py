@@ -89,6 +89,7 @@ class Device:
         self.has_fp16 = "cl_khr_fp16" in ext
         self.max_work_group_size = cl_device.max_work_group_size
         self.compute_units = cl_device.max_compute_units
+        self.kind = discovery.kind_of(cl_device)  # "cpu" or "gpu": picks kernel variants
         self.global_mem_size = cl_device.global_mem_size
         self.name = discovery.full_name(platform, cl_device)
         self.identity = "|".join((platform.name, platform.version, cl_device.name,
