@@ -45,26 +45,27 @@ def test_unknown_command_fails():
 
 @pytest.mark.skipif(not CPUS, reason="no CPU OpenCL device")
 def test_devices_lists_cpu0_with_real_values(monkeypatch):
-    monkeypatch.delenv("CLNET_DEVICES", raising=False)  # run_cli drops it too
+    monkeypatch.delenv("CLNET_DEVICES", raising=False)
     res = run_cli("devices")
     assert res.returncode == 0, res.stderr
-    header = res.stdout.splitlines()[0].split()
-    assert header[:3] == ["context", "device", "memory"]
+    assert res.stdout.splitlines()[0].split()[:3] == ["context", "device", "memory"]
+    assert len(res.stdout.strip().splitlines()) == 1 + len(discovery.all_devices())
+    # the values, from the table printed in this process: pocl's figure for a CPU device's
+    # memory differs between processes (3.8 to 4.5 GiB seen with 8 test workers running)
+    out = io.StringIO()
+    assert cli.devices(out=out) == 0
     platform, dev = discovery.devices_of_kind("cpu")[0]
-    cells = row_of(res.stdout, "cpu(0)")
+    cells = row_of(out.getvalue(), "cpu(0)")
     line = " ".join(cells)
     assert discovery.full_name(platform, dev) in line
     # the last six cells: memory value, "GiB", CUs, fp64, fp16, max work-group size
     mem, unit, cus, fp64, fp16, wg = cells[-6:]
-    # pocl's figure for a CPU device's memory can differ between processes (4.0 GiB here,
-    # 4.4 GiB in the CLI's process, seen with 8 pytest-xdist workers on a 16-core machine)
-    assert unit == "GiB" and abs(float(mem) / (dev.global_mem_size / 2**30) - 1) <= 0.15
+    assert unit == "GiB" and abs(float(mem) - dev.global_mem_size / 2**30) <= 0.05
     assert int(cus) == dev.max_compute_units
     assert int(wg) == dev.max_work_group_size
     ext = dev.extensions.split()
     assert fp64 == ("yes" if "cl_khr_fp64" in ext or dev.double_fp_config else "no")
     assert fp16 == ("yes" if "cl_khr_fp16" in ext else "no")
-    assert len(res.stdout.strip().splitlines()) == 1 + len(discovery.all_devices())
 
 
 @pytest.mark.skipif(not CPUS, reason="no CPU OpenCL device")
