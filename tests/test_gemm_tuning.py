@@ -195,10 +195,12 @@ def test_gemm_search_picks_a_candidate(ctx, tune_dir):
     got = mx.nd.dot(xa, xb).asnumpy()
     np.testing.assert_allclose(got, a @ b, rtol=1e-4, atol=1e-4)
     assert tuning.stats["searches"] == searches + 1
-    key = matrix.shape_class(xa._dt, "packed", 70, 90, 300, matrix.Operand(None, 0, 300, 1, 0),
-                             matrix.Operand(None, 0, 90, 1, 0))
+    op_a, op_b = matrix.Operand(None, 0, 300, 1, 0), matrix.Operand(None, 0, 90, 1, 0)
+    path = matrix.kernel_path(dev, xa._dt, 70, 90, 300, op_a, op_b)
+    assert path == ("tiled" if dev.kind == "gpu" else "packed")
+    key = matrix.shape_class(xa._dt, path, 70, 90, 300, op_a, op_b)
     assert tuning.store_for(dev).get("gemm", key) in list(matrix.CANDIDATES[
-        matrix.device_kind(dev), "packed"])
+        matrix.device_kind(dev), path])
     mx.nd.dot(mx.nd.array(a[:65]), xb).wait_to_read()  # the same class: no new search
     assert tuning.stats["searches"] == searches + 1
 

@@ -212,12 +212,12 @@ def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n, pad, off)
 
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize("m,k,n,paths", [(3, 5, 7, "direct"), (2, 70, 33, "gemv"),
-                                         (4, 70, 33, {"cpu": "direct", "gpu": "packed"}),
-                                         (70, 300, 40, "packed")])
+                                         (4, 70, 33, {"cpu": "direct", "gpu": "tiled"}),
+                                         (70, 300, 40, {"cpu": "packed", "gpu": "tiled"})])
 def test_gemm_bias_epilogue(ctx, dtype, m, k, n, paths):
     """gemm's bias (a vector along n, here a strided view) is added once to every row in
     each kernel path's store, with beta reading C as well. Which path a shape takes depends
-    on the device kind's PARAMS row (GPUs pack B for 4-row products)."""
+    on the device kind's PARAMS row (GPUs tile 4-row products)."""
     _need(ctx, dtype)
     path = paths if isinstance(paths, str) else paths[matrix.device_kind(get_device(ctx))]
     a, w = _uniform((m, k), dtype), _uniform((n, k), dtype)
@@ -250,10 +250,14 @@ def _pack_panels(b, nr):
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize("m,k,n,batch,tb", [(70, 301, 45, 1, False), (37, 65, 129, 3, True),
                                             (130, 9, 151, 2, False)])
-def test_gemm_prepacked_b(ctx, dtype, m, k, n, batch, tb):
+def test_gemm_prepacked_b(ctx, dtype, m, k, n, batch, tb, monkeypatch, request):
     """A B written by the caller in the packed panel layout (odd n and k, batches) gives the
-    product of the ordinary call, with the parameters packed_b_params chose for it."""
+    product of the ordinary call, with the parameters packed_b_params chose for it (the CPU
+    row's packed path, on whatever device there is: GPUs take the tiled path instead)."""
     _need(ctx, dtype)
+    monkeypatch.setattr(matrix, "device_kind", lambda device: "cpu")
+    matrix.forget_choices()
+    request.addfinalizer(matrix.forget_choices)
     dev = get_device(ctx)
     a, b = _uniform((batch, m, k), dtype), _uniform((batch, k, n), dtype)
     c = _uniform((batch, m, n), dtype)
@@ -302,6 +306,35 @@ def test_every_params_row(ctx, kind, monkeypatch, request):
         a, b = _operands(m, k, n, ta, tb, "float32", lead=(2,))
         got = mx.nd.batch_dot(_nd(a), _nd(b), transpose_a=ta, transpose_b=tb)
         _check(got.asnumpy(), _ref_batch_dot(a, b, ta, tb).astype("float32"), k, "float32")
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_tiled_split_k(ctx, dtype, monkeypatch, request):
+    """The tiled path splits a long k over several work-groups when C has few blocks (the
+    weight gradient of a convolution), then sums the splits with the epilogue: batches, every
+    transpose case, beta, a bias, k not a multiple of the split, 1 to 64 compute units."""
+    _need(ctx, dtype)
+    monkeypatch.setattr(matrix, "device_kind", lambda device: "gpu")
+    matrix.forget_choices()
+    request.addfinalizer(matrix.forget_choices)
+    dev = get_device(ctx)
+    params = matrix.gemm_params(dev, _nd(np.zeros(1, dtype))._dt)
+    cases = [(64, (20, 3001, 25), True), (4, (5, 1100, 130), True), (1, (20, 3001, 25), False),
+             (64, (1, 999, 1), True)]
+    for (units, (m, k, n), split), (ta, tb) in zip(cases, FLAGS):
+        monkeypatch.setattr(dev, "compute_units", units)
+        blocks = -(-m // (params["TM"] * params["WY"])) * -(-n // (params["TN"] * params["WX"]))
+        assert (matrix._splits(dev, params, blocks * 2, k) > 1) == split
+        a, b = _operands(m, k, n, ta, tb, dtype, lead=(2,))
+        c, bias = _uniform((2, m, n), dtype), _uniform((n,), dtype)
+        xa, xb, xc, xv = _nd(a), _nd(b), _nd(c), _nd(bias)
+        op_a = matrix.Operand(xa._buf, 0, *((1, m) if ta else (k, 1)), m * k)
+        op_b = matrix.Operand(xb._buf, 0, *((1, k) if tb else (n, 1)), k * n)
+        matrix.gemm(dev, xa._dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, m * n),
+                    batch=2, alpha=2.0, beta=0.5, bias=matrix.Operand(xv._buf, 0, 0, 1, 0),
+                    path="tiled")
+        want = 2.0 * _ref_batch_dot(a, b, ta, tb) + 0.5 * c + bias
+        _check(xc.asnumpy(), want.astype(dtype), k, dtype)
 
 
 def test_params_table(ctx):

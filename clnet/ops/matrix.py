@@ -3,11 +3,12 @@
 `gemm` enqueues C = alpha * op(A) * op(B) + beta * C (+ a bias along n) for strided, batched
 operands with the kernels of `kernels/gemm.cl` (one program per dtype and blocking): large
 products pack B (and A, unless reading it in place is faster) into panels and run the
-register-blocked micro-kernel, products of at most 4 rows whose operands are both contiguous
-along k run the GEMV kernel, tiny ones a direct kernel. The blocking parameters start from one
-table per device kind (`PARAMS`); a measured search per shape class (`CANDIDATES`, timed
-through `runtime.tuning`, stored on disk per device) may replace some of them, unless
-CLNET_GEMM_TUNE=0. The gradient of each op is one op (`_backward_dot`,
+register-blocked micro-kernel (on GPUs, the local-memory tiled kernel of
+`kernels/gemm_tiled.cl` reading the operands in place instead), products of at most 4 rows
+whose operands are both contiguous along k run the GEMV kernel, tiny ones a direct kernel.
+The blocking parameters start from one table per device kind (`PARAMS`); a measured search
+per shape class (`CANDIDATES`, timed through `runtime.tuning`, stored on disk per device) may
+replace some of them, unless CLNET_GEMM_TUNE=0. The gradient of each op is one op (`_backward_dot`,
 `_backward_batch_dot`) running two GEMMs on the same operands. Other ops (FullyConnected,
 convolution lowered to GEMM) call `gemm` directly; sparse storage and the linear-algebra ops
 (`linalg_*`) are not here.
@@ -35,28 +36,35 @@ FLOATS = ("float32", "float64", "float16")
 #   LQ, PACK_LOCAL, DIRECT_LOCAL, GEMV_LOCAL   local sizes. pocl compiles a kernel once per
 #              local size, so they are never chosen per shape, only per shape class.
 #   DIRECT_MAX_FLOPS, DIRECT_MAX_M   products this small (or with this few rows) skip packing
+#   TILED      1: larger products take gemm_tiled.cl (work-groups sharing tiles in local
+#              memory) rather than the packed path, whose long per-work-item loops suit CPUs
+#   TM, TN, WX, WY, TK   the tiled kernel's blocking: TM x TN outputs per work-item, WX x WY
+#              work-items per group, k tiles of TK
+#   SPLIT_TARGET   work-groups per compute unit the tiled path aims for by splitting k
 # The CPU row is measured on pocl (Zen 3 target): pack groups of 1 work-item ran up to 2x
 # faster than groups of 8, and KU = 8 because larger unrolled tiles tripled the compile time
-# for ~2% speed. The GPU row is an untuned starting point, correct on any OpenCL device.
+# for ~2% speed. The GPU row's tiles were measured on an H100 through NVIDIA's OpenCL.
 PARAMS = {
     "cpu": {"MR": 4, "NV": 2, "VEC_BYTES": 32, "KU": 8, "LQ": 4, "PM": 16, "KC": 256,
             "KPER": 256, "APACK": 1, "NJ": 4, "PACK_LOCAL": 1, "DIRECT_LOCAL": 4,
-            "GEMV_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3, "DIRECT_MAX_M": 4},
+            "GEMV_LOCAL": 4, "DIRECT_MAX_FLOPS": 2 * 64 ** 3, "DIRECT_MAX_M": 4, "TILED": 0},
     "gpu": {"MR": 4, "NV": 1, "VEC_BYTES": 16, "KU": 1, "LQ": 64, "PM": 1, "KC": 1 << 30,
             "KPER": 1, "APACK": 1, "NJ": 1, "PACK_LOCAL": 64, "DIRECT_LOCAL": 64,
-            "GEMV_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3, "DIRECT_MAX_M": 1},
+            "GEMV_LOCAL": 64, "DIRECT_MAX_FLOPS": 2 * 16 ** 3, "DIRECT_MAX_M": 1, "TILED": 1,
+            "TM": 8, "TN": 8, "WX": 16, "WY": 16, "TK": 16, "SPLIT_TARGET": 2},
 }
 # What the measured search tries per device kind and kernel path: changes to the PARAMS row,
-# the row itself first. Each distinct MR / NV / KU / NJ is one more program build (~0.4 s on
-# pocl), so the lists stay short; KC, PM and APACK are kernel arguments and cost no build.
+# the row itself first ({"TILED": 0} tries the packed path instead). Each distinct MR / NV /
+# KU / NJ (or TM / TN / WX / WY / TK) is one more program build (~0.4 s on pocl), so the
+# lists stay short; KC, PM and APACK are kernel arguments and cost no build.
 CANDIDATES = {
     ("cpu", "packed"): ({}, {"APACK": 0}, {"KC": 128, "PM": 32}, {"MR": 6}),
     ("cpu", "gemv"): ({}, {"NJ": 8}, {"GEMV_LOCAL": 8}, {"NJ": 2}),
     ("gpu", "packed"): ({}, {"APACK": 0}, {"NV": 2}, {"LQ": 32}),
+    ("gpu", "tiled"): ({}, {"TM": 4, "TN": 4}, {"TM": 8, "TN": 4}, {"TM": 2, "TN": 2},
+                       {"TM": 4, "TN": 4, "WX": 8, "WY": 8}, {"TILED": 0}),
     ("gpu", "gemv"): ({}, {"NJ": 2}, {"GEMV_LOCAL": 32}),
 }
-# Defines of the template: a change in any other parameter reuses the program.
-_DEFINED = ("MR", "NV", "KU", "NJ")
 GEMV_MAX_M = 4  # the GEMV kernel's row limit (GEMV_MAX_M in gemm.cl)
 
 
@@ -87,8 +95,12 @@ def gemm_params(device, dt, change: dict | None = None) -> dict:
     return params
 
 
-def _source(dt, params) -> str:
+def _source(dt, params, path: str) -> str:
     ct = templates.compute_ctype(dt)
+    if path == "tiled":
+        defines = {"T": dt.ctype, "CT": ct, "SUFFIX": dt.suffix,
+                   **{p: params[p] for p in ("TM", "TN", "WX", "WY", "TK")}}
+        return templates.render("gemm_tiled", defines, (dt,))
     defines = {"T": dt.ctype, "CT": ct, "CTV": f"{ct}{params['VW']}", "VW": params["VW"],
                "MR": params["MR"], "NV": params["NV"], "KU": params["KU"], "NJ": params["NJ"],
                "VSTORE": int(ct == dt.ctype), "SUFFIX": dt.suffix}
@@ -106,16 +118,17 @@ _ONE, _ZERO = np.int32(1), np.int32(0)
 
 
 def kernel_path(device, dt, m: int, n: int, k: int, a: Operand, b: Operand,
-                batch: int = 1) -> str:
-    """Which kernels compute this product: "gemv", "direct" or "packed"."""
-    params = _defaults(device, dt)
+                batch: int = 1, params: dict | None = None) -> str:
+    """Which kernels compute this product: "gemv", "direct", "packed" or "tiled" (with
+    `params`, or the device's defaults)."""
+    params = params or _defaults(device, dt)
     if m <= GEMV_MAX_M and k > 0 and a.cs == 1 and b.rs == 1:
         return "gemv"  # both operands contiguous along k (x W^T in FullyConnected)
     nr = params["NV"] * params["VW"]
     if k == 0 or 2 * m * n * k * batch <= params["DIRECT_MAX_FLOPS"] or (
             m <= params["DIRECT_MAX_M"] and n >= nr):
         return "direct"
-    return "packed"
+    return "tiled" if params["TILED"] else "packed"
 
 
 _DEFAULTS: dict = {}
@@ -212,9 +225,10 @@ def _plan(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, batch: int
     if plan is None:
         path = kernel_path(device, dt, m, n, k, a, b, batch)
         params = _tuned(device, dt, path, (m, n, k, batch), a, b)
+        path = kernel_path(device, dt, m, n, k, a, b, batch, params)  # the search may untile
         if len(_PLANS) > 4096:
             _PLANS.clear()
-        plan = _PLANS[key] = (path, params, _source(dt, params))
+        plan = _PLANS[key] = (path, params, _source(dt, params, path))
     return plan
 
 
@@ -264,9 +278,9 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     elif params is None and path is None:
         path, params, src = _plan(device, dt, m, n, k, a, b, batch)
     else:
-        path = path or kernel_path(device, dt, m, n, k, a, b, batch)
+        path = path or kernel_path(device, dt, m, n, k, a, b, batch, params)
         params = params or _tuned(device, dt, path, (m, n, k, batch), a, b)
-        src = _source(dt, params)
+        src = _source(dt, params, path)
     ct = np.float64 if dt.name == "float64" else np.float32
     c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
     if bias is None:
@@ -278,7 +292,7 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
         _packed(device, dt, src, params, (m, n, k, batch), a, None, c_args + bias_args,
                 buffers, packed_b)
         return
-    launch = {"gemv": _gemv, "direct": _direct, "packed": _packed}[path]
+    launch = {"gemv": _gemv, "direct": _direct, "packed": _packed, "tiled": _tiled}[path]
     launch(device, dt, src, params, (m, n, k, batch), a, b, c_args + bias_args, buffers)
 
 
@@ -295,12 +309,54 @@ def _gemv(device, dt, src, params, dims, a, b, c_args, buffers):
 def _direct(device, dt, src, params, dims, a, b, c_args, buffers):
     m, n, k, batch = dims
     nr, local = params["NV"] * params["VW"], params["DIRECT_LOCAL"]
-    args = [_L(m), _L(n), _L(k)]
-    for op in (a, b):
-        args += [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs)]
     gsize = (_ceil(_ceil(n, nr), local) * local, m, batch)
     device.enqueue(device.kernel(src, f"gemm_direct_{dt.suffix}"), gsize, (local, 1, 1),
-                   args + c_args, buffers)
+                   _in_place_args(dims, a, b) + c_args, buffers)
+
+
+def _tiled(device, dt, src, params, dims, a, b, c_args, buffers):
+    """The tiled path: one launch, or with split k (few blocks of C, long k) a launch
+    writing each split's partial sums and one adding them up into C."""
+    m, n, k, batch = dims
+    wx, wy, tk = params["WX"], params["WY"], params["TK"]
+    grid = (_ceil(n, params["TN"] * wx), _ceil(m, params["TM"] * wy))
+    splits = _splits(device, params, grid[0] * grid[1] * batch, k)
+    kchunk = _ceil(_ceil(k, splits), tk) * tk
+    splits = _ceil(k, kchunk)
+    part = None
+    if splits > 1:
+        part = Buffer(device, batch * splits * m * n * (8 if dt.name == "float64" else 4))
+        buffers += (part,)
+    device.enqueue(device.kernel(src, f"gemm_tiled_{dt.suffix}"),
+                   (grid[0] * wx, grid[1] * wy, batch * splits), (wx, wy, 1),
+                   _in_place_args(dims, a, b) + c_args
+                   + [_L(kchunk), np.int32(splits),
+                      c_args[0] if part is None else part.cl_buffer], buffers)
+    if part is not None:
+        device.enqueue(device.kernel(src, f"gemm_splitk_sum_{dt.suffix}"),
+                       (_ceil(n, _SUM_LOCAL) * _SUM_LOCAL, m, batch), (_SUM_LOCAL, 1, 1),
+                       [_L(m), _L(n), _L(splits), part.cl_buffer] + c_args, buffers)
+
+
+_SUM_LOCAL = 64
+
+
+def _splits(device, params, blocks: int, k: int) -> int:
+    """How many ranges of k the tiled kernel splits a product into: enough for
+    SPLIT_TARGET work-groups per compute unit, each range at least 8 k tiles long."""
+    target = params["SPLIT_TARGET"] * device.compute_units
+    if blocks >= target:
+        return 1
+    return max(1, min(_ceil(target, blocks), k // (8 * params["TK"])))
+
+
+def _in_place_args(dims, a, b) -> list:
+    """Sizes and both operands' buffers, offsets and strides: the arguments of the kernels
+    reading A and B in place (direct, tiled)."""
+    args = [_L(d) for d in dims[:3]]
+    for op in (a, b):
+        args += [op.buffer.cl_buffer, _L(op.offset), _L(op.rs), _L(op.cs), _L(op.bs)]
+    return args
 
 
 def _packed(device, dt, src, params, dims, a, b, c_args, buffers, packed_b=None):
