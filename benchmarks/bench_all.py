@@ -281,10 +281,11 @@ def numpy_lenet_trainer(x, y):
 
 
 def torch_trainer(kind, x, y):
+    import bench_ndarray as bn
     import torch
-    model = torch_model(kind)
+    model = torch_model(kind).to(bn.TORCH_DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    tx, ty = bn.to_torch(x), bn.to_torch(y.astype(np.int64))
     state = {}
 
     def step():
@@ -294,7 +295,7 @@ def torch_trainer(kind, x, y):
         loss.backward()
         opt.step()
         state["loss"] = loss
-    return step, lambda: None, lambda: float(state["loss"].detach())
+    return step, bn.torch_sync, lambda: float(state["loss"].detach())
 
 
 def tinygrad_trainer(kind, x, y):
@@ -405,8 +406,7 @@ def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
         count = max(1, int(0.1 / max(time.perf_counter() - start, 1e-6)))
         products = {"clnet": lambda: mx.nd.dot(xa, xb), "numpy": lambda: a @ b}
         if "torch" in peers:
-            import torch
-            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            ta, tb = bn.to_torch(a), bn.to_torch(b)
             products["torch"] = lambda: ta @ tb
         if "tinygrad" in peers:
             from tinygrad import Device, Tensor
@@ -421,8 +421,9 @@ def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
             for _ in range(count):
                 product()
             sync()
-        blocks = {fw: functools.partial(block, fn, mx.nd.waitall if fw == "clnet" else
-                                        (lambda: None)) for fw, fn in products.items()}
+        syncs = {"clnet": mx.nd.waitall, "torch": bn.torch_sync}
+        blocks = {fw: functools.partial(block, fn, syncs.get(fw, lambda: None))
+                  for fw, fn in products.items()}
         seconds = taking_turns(blocks, repeats, warmup=1)
         out[n] = {fw: t if isinstance(t, str) else 2.0 * n ** 3 * count / t / 1e9
                   for fw, t in seconds.items()}
@@ -510,10 +511,12 @@ def bench_inference(peers, ctx, repeats, warmup, calls):
             return e / e.sum(axis=1, keepdims=True)
         forwards["numpy"] = numpy_forward
     if "torch" in peers:
+        import bench_ndarray as bn
         import torch
-        def torch_forward(model=torch_model("mlp"), tx=torch.from_numpy(x)):
+
+        def torch_forward(model=torch_model("mlp").to(bn.TORCH_DEVICE), tx=bn.to_torch(x)):
             with torch.no_grad():
-                return torch.softmax(model(tx), dim=1).numpy()
+                return torch.softmax(model(tx), dim=1).cpu().numpy()
         forwards["torch"] = torch_forward
     if "tinygrad" in peers:
         from tinygrad import Tensor, TinyJit
@@ -629,6 +632,7 @@ def main(argv=None) -> int:
         return 0
     import bench_ndarray as bn
     ctx = bn.parse_ctx(args.ctx)
+    bn.use_torch_device(ctx)
     peers = ["numpy"] + (["torch"] if bn.torch is not None else [])
     peers += ["tinygrad"] if _tinygrad_importable() else []
     repeats, warmup = (5, 1) if args.quick else (15, 3)

@@ -55,13 +55,19 @@ def _numpy(a: np.ndarray, b: np.ndarray, reps: int) -> float:
     return _median_seconds(lambda: a @ b, reps)
 
 
-def _torch(a: np.ndarray, b: np.ndarray, reps: int) -> float | None:
+def _torch(a: np.ndarray, b: np.ndarray, reps: int, device: str = "cpu") -> float | None:
+    """PyTorch's seconds per product on `device` ("cpu" or "cuda", synchronised)."""
     try:
         import torch
     except ImportError:
         return None
-    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    return _median_seconds(lambda: ta @ tb, reps)
+    ta, tb = torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)
+
+    def product():
+        ta @ tb
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return _median_seconds(product, reps)
 
 
 GEMV_SHAPE = (1, 512, 784)  # (rows, num_hidden, in_features)

@@ -31,9 +31,40 @@ try:
 except ImportError:
     torch = None
 
+# Where PyTorch runs: "cuda" when clnet's context is a GPU and torch has CUDA (like against
+# like), else "cpu"; set by use_torch_device.
+TORCH_DEVICE = "cpu"
 ELEMWISE_N = 4 * 2**20
 SUM_N = 16 * 2**20
 GEMM_SIZES = (256, 512, 1024, 2048)
+
+
+def use_torch_device(ctx) -> str:
+    """Run PyTorch on its GPU when clnet runs on one and torch has CUDA, else on the CPU."""
+    global TORCH_DEVICE
+    cuda = torch is not None and ctx.device_type == "gpu" and torch.cuda.is_available()
+    TORCH_DEVICE = "cuda" if cuda else "cpu"
+    return TORCH_DEVICE
+
+
+def to_torch(host: np.ndarray):
+    """A PyTorch tensor of `host` on TORCH_DEVICE."""
+    return torch.from_numpy(host).to(TORCH_DEVICE)
+
+
+def torch_sync() -> None:
+    """Wait for PyTorch's queued GPU work (nothing to wait for on the CPU)."""
+    if TORCH_DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def torch_synced(fn):
+    """`fn` followed by torch_sync."""
+    def run():
+        out = fn()
+        torch_sync()
+        return out
+    return run
 
 
 def synced(fn):
@@ -85,8 +116,9 @@ def bench_elemwise(ctx, repeats, warmup) -> dict:
         check=lambda: _close("tanh(a*b+a)", mx.nd.tanh(ca * cb + ca).asnumpy(), want, 1e-5))
     out["numpy"] = _measure(lambda: np.tanh(a * b + a), repeats, warmup, gbytes)
     if torch is not None:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        out["torch"] = _measure(lambda: torch.tanh(ta * tb + ta), repeats, warmup, gbytes)
+        ta, tb = to_torch(a), to_torch(b)
+        out["torch"] = _measure(torch_synced(lambda: torch.tanh(ta * tb + ta)), repeats,
+                                warmup, gbytes)
     return out
 
 
@@ -120,8 +152,8 @@ def bench_sum(ctx, repeats, warmup) -> dict:
                             check=lambda: _close("sum", mx.nd.sum(cx).asnumpy(), want, 1e-5))
     out["numpy"] = _measure(lambda: x.sum(), repeats, warmup, gbytes)
     if torch is not None:
-        tx = torch.from_numpy(x)
-        out["torch"] = _measure(lambda: tx.sum(), repeats, warmup, gbytes)
+        tx = to_torch(x)
+        out["torch"] = _measure(torch_synced(lambda: tx.sum()), repeats, warmup, gbytes)
     return out
 
 
@@ -134,7 +166,7 @@ def bench_dot(n, ctx, repeats) -> dict:
         out = {"clnet": _rate(lambda: bench_gemm._clnet(a, b, repeats), gflop),
                "numpy": _rate(lambda: bench_gemm._numpy(a, b, repeats), gflop)}
     if torch is not None:
-        out["torch"] = _rate(lambda: bench_gemm._torch(a, b, repeats), gflop)
+        out["torch"] = _rate(lambda: bench_gemm._torch(a, b, repeats, TORCH_DEVICE), gflop)
     return out
 
 
@@ -185,7 +217,9 @@ def describe(ctx) -> str:
              f"numpy {np.__version__}",
              f"python {platform.python_version()}, {os.cpu_count()} CPU(s)"]
     if torch is not None:
-        parts.insert(2, f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+        where = (torch.cuda.get_device_name() if TORCH_DEVICE == "cuda"
+                 else f"{torch.get_num_threads()} threads")
+        parts.insert(2, f"torch {torch.__version__} ({where})")
     return "; ".join(parts)
 
 
@@ -202,6 +236,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 20)
     warmup = 1 if args.quick else 3
+    use_torch_device(args.ctx)
     print(describe(args.ctx))
     print(f"median of {repeats} runs after {warmup} warm-up run(s)\n", flush=True)
     elemwise = bench_elemwise(args.ctx, repeats, warmup)
