@@ -223,7 +223,8 @@ def test_bound_chain_is_one_launch_at_any_size(ctx, dtype):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_imperative_vector_kernel_is_one_launch_at_any_size_and_offset(ctx, dtype):
+def test_imperative_vector_kernel_is_one_launch_at_any_size_and_offset(ctx, dtype, monkeypatch):
+    monkeypatch.setenv("CLNET_DEFER", "0")  # each op launched at once (tests/test_deferred.py)
     if dtype not in supported_dtypes(ctx, FLOATS):
         pytest.skip(f"{ctx} has no {dtype}")
     dev = get_device(ctx)

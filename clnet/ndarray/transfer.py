@@ -21,6 +21,8 @@ def copy(src, dst):
         import pyopencl as cl
         from ..runtime import replay
         replay.taint("copy between devices")
+        sdev.flush_deferred()
+        ddev.flush_deferred()
         # The copy runs on the source queue (ordered after src's writers); it first waits for
         # everything already queued on the destination device, which may still use dst.
         marker = cl.enqueue_marker(ddev.queue)

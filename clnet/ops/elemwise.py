@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..base import MXNetError
 from ..dtype import DTYPES, as_dtype, result_dtype
-from . import mapping
+from . import deferred, mapping
 from .registry import OpDef, Param, alias, register
 
 FLOATS = ("float32", "float64", "float16")
@@ -43,8 +43,10 @@ def ew_forward(op: OpDef):
         if op.extra.get("compute_in_output"):
             compute = out.dtype
         scalars = [params[n] for n in scalar_names] + [0] * (2 - len(scalar_names))
-        mapping.run(outputs[0].device, _expr_for(op, compute), op.name, out, ins, scalars,
-                    compute_dtype=compute)
+        device, expr = outputs[0].device, _expr_for(op, compute)
+        if deferred.hold(device, expr, op.name, out, ins, scalars, compute, len(scalar_names)):
+            return  # waits to be fused with the ops that read it (see ops.deferred)
+        mapping.run(device, expr, op.name, out, ins, scalars, compute_dtype=compute)
     return forward
 
 

@@ -60,7 +60,14 @@ def opened_devices() -> list:
 def waitall():
     """Wait until every queued command on every opened device has finished."""
     for dev in opened_devices():
+        dev.flush_deferred()
         dev.queue.finish()
+
+
+def flush_deferred():
+    """Launch the elementwise work held back on every opened device (ops.deferred)."""
+    for dev in opened_devices():
+        dev.flush_deferred()
 
 
 def _shared_cl_context(platform):
@@ -90,6 +97,7 @@ class Device:
         self.max_work_group_size = cl_device.max_work_group_size
         self.compute_units = cl_device.max_compute_units
         self.kind = discovery.kind_of(cl_device)  # "cpu" or "gpu": picks kernel variants
+        self.deferred = None  # elementwise ops held back to be fused (ops.deferred.Waiting)
         self.global_mem_size = cl_device.global_mem_size
         self.name = discovery.full_name(platform, cl_device)
         self.identity = "|".join((platform.name, platform.version, cl_device.name,
@@ -184,11 +192,17 @@ class Device:
             pass  # an unwritable cache only costs a rebuild next time
 
     # -- launching --------------------------------------------------------------------------
+    def flush_deferred(self):
+        """Launch the elementwise ops held back on this device, before anything else runs."""
+        if self.deferred:
+            self.deferred.flush()
+
     def enqueue(self, knl, gsize, lsize, args, buffers=()):
         """Set `args` on `knl` and enqueue it; returns the event at once (or after completion in
         sync mode). `buffers` are the clnet Buffers the kernel touches, whose pending events
         from other queues it must wait for."""
         import pyopencl as cl
+        self.flush_deferred()
         with self._enqueue_lock:  # kernel objects are shared: set_args + enqueue as one step
             return self._enqueue(cl, knl, gsize, lsize, args, buffers)
 
@@ -230,6 +244,7 @@ class Device:
 
     def sync(self, what: str = "operation"):
         import pyopencl as cl
+        self.flush_deferred()
         try:
             self.queue.finish()
         except cl.Error as err:
@@ -248,6 +263,7 @@ class Device:
     def write(self, buf, host: np.ndarray, byte_offset: int = 0):
         """Copy a contiguous host array into `buf` (blocking: `host` may be freed after)."""
         import pyopencl as cl
+        self.flush_deferred()
         replay.taint("host write")
         if host.nbytes:
             cl.enqueue_copy(self.queue, buf.cl_buffer, host, dst_offset=byte_offset,
@@ -256,6 +272,7 @@ class Device:
     def read(self, buf, host: np.ndarray, byte_offset: int = 0):
         """Copy from `buf` into a contiguous host array, waiting for the queued writers."""
         import pyopencl as cl
+        self.flush_deferred()
         replay.taint("host read")
         if host.nbytes:
             cl.enqueue_copy(self.queue, host, buf.cl_buffer, src_offset=byte_offset,

@@ -104,6 +104,7 @@ class _Launches:
     def __call__(self):
         import pyopencl as cl
         device, queue = self.device, self.device.queue
+        device.flush_deferred()
         wait = device._take_pending(self.buffers)
         if wait:  # work of another device's queue these launches read or overwrite
             cl.enqueue_barrier(queue, wait_for=wait)
@@ -118,6 +119,8 @@ def record(steps) -> list:
     """Run `steps` (callables enqueueing work) once, recording them; returns the list of
     callables a replay runs: prepared launches for the steps that only launched kernels, the
     step itself for the others."""
+    from .device import flush_deferred
+    flush_deferred()  # imperative work held back is not part of the recorded steps
     recorded = []  # per step: the step itself, or its launches
     temps, owned = [], {}
     for step in steps:

@@ -1,0 +1,162 @@
+"""Imperative elementwise ops held back and fused: `mx.nd.tanh(a * b + a)` runs as one kernel.
+
+An elementwise op on dense operands of one float dtype is not launched at once: it becomes a
+chain (`codegen.fusion` Steps over leaf input buffers) waiting on its device. An op reading
+the result of a waiting chain copies that chain's steps into its own, so a whole expression
+ends as one chain whose intermediate results are never stored. Everything waiting on a device
+is launched, in order, before anything else touches the device: another kernel, a host read
+or write, a copy between devices, a wait (`Device.flush_deferred`). A chain whose output
+array is gone by then (a temporary of an expression) is dropped; a chain of one step runs
+the op's own kernel, so an expression's kernel is built only when it fuses something.
+
+Order stays as written: chains launch in the order they were made, and a chain may only be
+copied into a later one while no later chain has overwritten one of its inputs (else it is
+sealed and runs as it is). CLNET_DEFER=0 launches every op at once; nothing is held back
+while a step is being recorded for replay, nor in debug or sync mode.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+from ..base import debug_level, env_int, sync_mode
+from ..codegen import fusion
+from ..runtime import replay
+from . import mapping
+
+MAX_STEPS = 16    # steps of one chain (its kernel's length)
+MAX_INPUTS = 8    # leaf inputs of one chain (kernel arguments)
+MAX_WAITING = 32  # chains waiting on one device before they are launched
+
+
+def enabled() -> bool:
+    return (env_int("CLNET_DEFER", 1) != 0 and replay.active() is None
+            and not debug_level() and not sync_mode())
+
+
+class _Array:
+    """What fusion.launcher reads of an array: buffer, offset, size, dtype, device."""
+    __slots__ = ("_buf", "_offset", "size", "_dt", "device")
+
+    def __init__(self, buf, offset, size, dt, device):
+        self._buf, self._offset, self.size, self._dt, self.device = buf, offset, size, dt, device
+
+
+class _Chain:
+    """Steps computing one output from leaf inputs. The output buffer is held weakly: when
+    nothing else holds it, nobody can read the result and the chain is dropped."""
+    __slots__ = ("steps", "leaves", "out", "offset", "shape", "dt", "single", "sealed")
+
+    def __init__(self, steps, leaves, out_buf, offset, shape, dt, single):
+        self.steps, self.leaves = steps, leaves
+        self.out = weakref.ref(out_buf)
+        self.offset, self.shape, self.dt = offset, shape, dt
+        self.single = single  # (expr, name, input views, scalars, compute dtype) of 1 step
+        self.sealed = False
+
+    def launch(self, device):
+        buf = self.out()
+        if buf is None:
+            return
+        if len(self.steps) == 1:
+            expr, name, views, scalars, compute = self.single
+            out = mapping.View(buf, self.offset, self.shape,
+                               mapping.contiguous_strides(self.shape), self.dt)
+            mapping.run(device, expr, name, out, views, scalars, compute_dtype=compute)
+            return
+        out = _Array(buf, self.offset, _size(self.shape), self.dt, device)
+        fusion.launcher(self.steps, self.leaves, out)()
+
+
+def _size(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+class Waiting:
+    """The chains waiting on one device (`Device.deferred`)."""
+
+    def __init__(self, device):
+        self.device = device
+        self.chains: list = []
+        self.latest: dict = {}  # id(Buffer) -> the last waiting chain writing it
+        self.lock = threading.Lock()
+
+    def __bool__(self):
+        return bool(self.chains)
+
+    def flush(self):
+        """Launch every waiting chain, in order."""
+        with self.lock:
+            chains, self.chains = self.chains, []
+            self.latest = {}
+        for chain in chains:
+            chain.launch(self.device)
+
+    def hold(self, expr, name, out, views, scalars, compute, n_scalars) -> bool:
+        """Hold back `out = expr(views)` as a chain, copying in the waiting chains that
+        produce its inputs; False when it cannot wait (the caller launches it). The first
+        `n_scalars` of `scalars` are the op's (the fused kernel takes only those)."""
+        steps, leaves, refs = [], [], []
+        with self.lock:
+            for v in views:
+                src = self.latest.get(id(v.buffer))
+                if (src is not None and not src.sealed and src.offset == v.offset
+                        and src.shape == v.shape and src.out() is v.buffer
+                        and len(steps) + len(src.steps) < MAX_STEPS):
+                    base, index = len(steps), [_leaf(leaves, x) for x in src.leaves]
+                    steps += [st._replace(operands=tuple(
+                        ("in", index[k]) if kind == "in" else ("v", base + k)
+                        for kind, k in st.operands)) for st in src.steps]
+                    refs.append(("v", len(steps) - 1))
+                else:
+                    refs.append(("in", _leaf(leaves, _Array(v.buffer, v.offset, 0, v.dtype,
+                                                            None))))
+            if len(leaves) > MAX_INPUTS or len(self.chains) >= MAX_WAITING:
+                return False
+            steps.append(fusion.Step(expr, tuple(refs), tuple(scalars[:n_scalars])))
+            # a lone step keeps the op's own launch (its views are the leaves); a fused one
+            # must not hold the inputs it copied in, so their chains can be dropped
+            single = (expr, name, list(views), scalars, compute) if len(steps) == 1 else None
+            chain = _Chain(steps, leaves, out.buffer, out.offset, tuple(out.shape), out.dtype,
+                           single)
+            for other in self.chains:  # they must not see the value written here
+                if any(x._buf is out.buffer for x in other.leaves):
+                    other.sealed = True
+            # an op writing one of its own inputs (x *= 2) runs before any later chain, which
+            # would then read the new value where the copied steps expect the old one
+            chain.sealed = any(x._buf is out.buffer for x in leaves)
+            self.chains.append(chain)
+            self.latest[id(out.buffer)] = chain
+        return True
+
+
+def _leaf(leaves: list, x: _Array) -> int:
+    for i, y in enumerate(leaves):
+        if y._buf is x._buf and y._offset == x._offset:
+            return i
+    leaves.append(x)
+    return len(leaves) - 1
+
+
+def hold(device, expr: str, name: str, out, views, scalars, compute, n_scalars) -> bool:
+    """Hold back an elementwise op (mapping.run's arguments, and how many of the scalars the
+    op has) when it can wait: dense views of out's shape, float32 or float64 throughout;
+    False when the caller must launch it."""
+    if not enabled():
+        return False
+    dt = out.dtype
+    if dt.name not in ("float32", "float64") or compute is not dt or not 0 < len(views) <= 3:
+        return False
+    strides = mapping.contiguous_strides(out.shape)
+    if tuple(out.strides) != strides or _size(out.shape) == 0:
+        return False
+    for v in views:
+        if v.dtype is not dt or tuple(v.shape) != tuple(out.shape) or tuple(v.strides) != strides:
+            return False
+    waiting = device.deferred
+    if waiting is None:
+        waiting = device.deferred = Waiting(device)
+    return waiting.hold(expr, name, out, views, scalars, compute, n_scalars)
