@@ -632,6 +632,7 @@ def main(argv=None) -> int:
         return 0
     import bench_ndarray as bn
     ctx = bn.parse_ctx(args.ctx)
+    bn.keep_freed_memory()
     bn.use_torch_device(ctx)
     peers = ["numpy"] + (["torch"] if bn.torch is not None else [])
     peers += ["tinygrad"] if _tinygrad_importable() else []

@@ -39,6 +39,23 @@ SUM_N = 16 * 2**20
 GEMM_SIZES = (256, 512, 1024, 2048)
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed blocks of up to 32 MB in the heap instead of returning them to
+    the OS. numpy's temporaries (16 MB each in tanh(a*b+a)) otherwise arrive as fresh pages
+    that fault on first touch in some processes and not in others (glibc moves its mmap
+    threshold as blocks are freed, so what ran before decides): numpy measured 5 or 14 GB/s
+    in the same script. Pinned, numpy runs at its best in every run. False off glibc."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    if not name or platform.system() != "Linux":
+        return False
+    libc = ctypes.CDLL(name)
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)
+                and libc.mallopt(m_trim_threshold, 1 << 30))
+
+
 def use_torch_device(ctx) -> str:
     """Run PyTorch on its GPU when clnet runs on one and torch has CUDA, else on the CPU."""
     global TORCH_DEVICE
@@ -68,10 +85,12 @@ def torch_synced(fn):
 
 
 def synced(fn):
-    """`fn` followed by a wait for every queued clnet command."""
+    """`fn` followed by a wait for every queued clnet command, its result held until then
+    (an imperative result nobody holds is never computed: see clnet.ops.deferred)."""
     def run():
-        fn()
+        out = fn()
         mx.nd.waitall()
+        return out
     return run
 
 
@@ -236,6 +255,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     repeats = args.repeats or (5 if args.quick else 20)
     warmup = 1 if args.quick else 3
+    keep_freed_memory()
     use_torch_device(args.ctx)
     print(describe(args.ctx))
     print(f"median of {repeats} runs after {warmup} warm-up run(s)\n", flush=True)
