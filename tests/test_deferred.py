@@ -165,3 +165,31 @@ def test_failed_op_holds_nothing_and_leaves_inputs(ctx):
         x += mx.nd.ones((2, 3))
     assert not get_device(ctx).deferred
     assert np.array_equal(x.asnumpy(), a)
+
+
+def test_threads_holding_and_flushing_at_once(ctx):
+    """Ops held and flushed from two threads (a data loader beside the training loop): every
+    result is numpy's."""
+    import threading
+    a = np.random.uniform(-1, 1, 2000).astype(np.float32)
+    errors = []
+
+    def work(seed):
+        try:
+            rng = np.random.RandomState(seed)
+            with ctx:
+                for _ in range(30):
+                    h = rng.uniform(-1, 1, 2000).astype(np.float32)
+                    x = mx.nd.array(h)  # a host write: flushes whatever waits
+                    y = mx.nd.tanh(x * 2 + mx.nd.array(a)) - x
+                    want = np.tanh(h * 2 + a) - h
+                    if np.abs(y.asnumpy() - want).max() > 1e-5:
+                        errors.append(seed)
+        except Exception as err:  # reported below, not lost in the thread
+            errors.append(err)
+    threads = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors

@@ -82,18 +82,32 @@ class Waiting:
         self.device = device
         self.chains: list = []
         self.latest: dict = {}  # id(Buffer) -> the last waiting chain writing it
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards chains and latest
+        # one flush at a time, whole: a second thread's flush waits until the chains before
+        # its own are enqueued, and a chain's own launch does not flush again
+        self.flushing = threading.RLock()
+        self.busy = False
 
     def __bool__(self):
         return bool(self.chains)
 
     def flush(self):
-        """Launch every waiting chain, in order."""
-        with self.lock:
-            chains, self.chains = self.chains, []
-            self.latest = {}
-        for chain in chains:
-            chain.launch(self.device)
+        """Launch every waiting chain, in order (also those held while this runs)."""
+        with self.flushing:
+            if self.busy:
+                return
+            self.busy = True
+            try:
+                while True:
+                    with self.lock:
+                        chains, self.chains = self.chains, []
+                        self.latest = {}
+                    if not chains:
+                        return
+                    for chain in chains:
+                        chain.launch(self.device)
+            finally:
+                self.busy = False
 
     def hold(self, expr, name, out, views, scalars, compute, n_scalars) -> bool:
         """Hold back `out = expr(views)` as a chain, copying in the waiting chains that
