@@ -82,14 +82,17 @@ class Waiting:
         self.device = device
         self.chains: list = []
         self.latest: dict = {}  # id(Buffer) -> the last waiting chain writing it
-        self.lock = threading.Lock()  # guards chains and latest
+        self.readers: dict = {}  # id(Buffer) -> the waiting chains reading it (leaves)
+        self.lock = threading.Lock()  # guards chains, latest and readers
         # one flush at a time, whole: a second thread's flush waits until the chains before
         # its own are enqueued, and a chain's own launch does not flush again
         self.flushing = threading.RLock()
         self.busy = False
 
     def __bool__(self):
-        return bool(self.chains)
+        # also while another thread's flush is still enqueueing chains it took: a caller
+        # must then wait for it (flush) before touching the device
+        return bool(self.chains) or self.busy
 
     def flush(self):
         """Launch every waiting chain, in order (also those held while this runs)."""
@@ -101,7 +104,7 @@ class Waiting:
                 while True:
                     with self.lock:
                         chains, self.chains = self.chains, []
-                        self.latest = {}
+                        self.latest, self.readers = {}, {}
                     if not chains:
                         return
                     for chain in chains:
@@ -136,14 +139,15 @@ class Waiting:
             single = (expr, name, list(views), scalars, compute) if len(steps) == 1 else None
             chain = _Chain(steps, leaves, out.buffer, out.offset, tuple(out.shape), out.dtype,
                            single)
-            for other in self.chains:  # they must not see the value written here
-                if any(x._buf is out.buffer for x in other.leaves):
-                    other.sealed = True
+            for other in self.readers.get(id(out.buffer), ()):
+                other.sealed = True  # they must not see the value written here
             # an op writing one of its own inputs (x *= 2) runs before any later chain, which
             # would then read the new value where the copied steps expect the old one
             chain.sealed = any(x._buf is out.buffer for x in leaves)
             self.chains.append(chain)
             self.latest[id(out.buffer)] = chain
+            for x in leaves:  # the leaves are held by the chain: their ids stay theirs
+                self.readers.setdefault(id(x._buf), []).append(chain)
         return True
 
 
