@@ -10,16 +10,18 @@ array is gone by then (a temporary of an expression) is dropped; a chain of one 
 the op's own kernel, so an expression's kernel is built only when it fuses something.
 
 Order stays as written: chains launch in the order they were made, and a chain may only be
-copied into a later one while no later chain has overwritten one of its inputs (else it is
-sealed and runs as it is). CLNET_DEFER=0 launches every op at once; nothing is held back
-while a step is being recorded for replay, nor in debug or sync mode.
+copied into a later one while no later chain has overwritten one of its inputs and it does
+not write one itself (else it is sealed and runs as it is). One flush runs at a time, whole:
+a thread touching the device while another thread's flush is enqueueing waits for it.
+CLNET_DEFER=0 launches every op at once; nothing is held back while a step is being recorded
+for replay, nor in debug or sync mode.
 """
 from __future__ import annotations
 
 import threading
 import weakref
 
-from ..base import debug_level, env_int, sync_mode
+from ..base import debug_level, env_int, prod, sync_mode
 from ..codegen import fusion
 from ..runtime import replay
 from . import mapping
@@ -64,15 +66,8 @@ class _Chain:
                                mapping.contiguous_strides(self.shape), self.dt)
             mapping.run(device, expr, name, out, views, scalars, compute_dtype=compute)
             return
-        out = _Array(buf, self.offset, _size(self.shape), self.dt, device)
+        out = _Array(buf, self.offset, prod(self.shape), self.dt, device)
         fusion.launcher(self.steps, self.leaves, out)()
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
 
 
 class Waiting:
@@ -169,7 +164,7 @@ def hold(device, expr: str, name: str, out, views, scalars, compute, n_scalars) 
     if dt.name not in ("float32", "float64") or compute is not dt or not 0 < len(views) <= 3:
         return False
     strides = mapping.contiguous_strides(out.shape)
-    if tuple(out.strides) != strides or _size(out.shape) == 0:
+    if tuple(out.strides) != strides or prod(out.shape) == 0:
         return False
     for v in views:
         if v.dtype is not dt or tuple(v.shape) != tuple(out.shape) or tuple(v.strides) != strides:
