@@ -11,6 +11,7 @@ on the chain's expressions and dtype.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import NamedTuple
 
@@ -35,30 +36,39 @@ def _ref(ref) -> str:
     return f"a{k}" if kind == "in" else f"v{k}"
 
 
-def _vector_width(steps: list, dtype) -> int:
-    """ew_vec's vector width when every step can run on vectors of `dtype`, else 0."""
-    ok = all(mapping.vectorizable(st.expr, dtype, (dtype,) * len(st.operands), dtype)
-             for st in steps)
+def _vector_width(form: tuple, dtype) -> int:
+    """ew_vec's vector width when every step (expr, operands, ...) can run on vectors of
+    `dtype`, else 0."""
+    ok = all(mapping.vectorizable(expr, dtype, (dtype,) * len(operands), dtype)
+             for expr, operands, *_ in form)
     return mapping.vector_width(dtype) if ok else 0
 
 
 def render(steps: list, n_inputs: int, dtype) -> tuple:
     """(source, kernel name, vector width) of the chain `steps` over `n_inputs` inputs of
-    `dtype`; the vector kernel is `<name>_vec` when the width is not 0."""
+    `dtype`; the vector kernel is `<name>_vec` when the width is not 0. Memoised on the
+    chain's form (scalar values are kernel arguments): imperative chains (ops.deferred) ask
+    for the same form at every launch."""
+    form = tuple((st.expr, st.operands, len(st.scalars)) for st in steps)
+    return _render(form, n_inputs, dtype)
+
+
+@functools.lru_cache(maxsize=1024)
+def _render(form: tuple, n_inputs: int, dtype) -> tuple:
     lines = [f"        const V a{k} = IN({k});" for k in range(n_inputs)]
     params = "".join(f", __global const T *in{k}, const long in{k}_off" for k in range(n_inputs))
     names = "".join(f", in{k}, in{k}_off" for k in range(n_inputs))
-    for j, step in enumerate(steps):
-        code = step.expr[2:] if step.expr.startswith("C:") else printer.to_opencl(step.expr)
-        defs = [(sym, _ref(r)) for sym, r in zip(_OPERANDS, step.operands)]
-        defs += [(sym, f"{sym}{j}") for sym in _SCALARS[:len(step.scalars)]]
-        params += "".join(f", const CT {sym}{j}" for sym in _SCALARS[:len(step.scalars)])
-        names += "".join(f", {sym}{j}" for sym in _SCALARS[:len(step.scalars)])
+    for j, (expr, operands, n_scalars) in enumerate(form):
+        code = expr[2:] if expr.startswith("C:") else printer.to_opencl(expr)
+        defs = [(sym, _ref(r)) for sym, r in zip(_OPERANDS, operands)]
+        defs += [(sym, f"{sym}{j}") for sym in _SCALARS[:n_scalars]]
+        params += "".join(f", const CT {sym}{j}" for sym in _SCALARS[:n_scalars])
+        names += "".join(f", {sym}{j}" for sym in _SCALARS[:n_scalars])
         lines += [f"#define {sym} ({val})" for sym, val in defs]
         lines.append(f"        const V v{j} = (V)({code});")
         lines += [f"#undef {sym}" for sym, _ in defs]
     body = "\n".join(lines)
-    vw = _vector_width(steps, dtype)
+    vw = _vector_width(form, dtype)
     digest = hashlib.sha1(f"{body}|{params}|{dtype.name}|{vw}".encode()).hexdigest()[:12]
     name = f"fused_{digest}_{dtype.suffix}"
     ct = templates.compute_ctype(dtype)
@@ -66,7 +76,7 @@ def render(steps: list, n_inputs: int, dtype) -> tuple:
     if vw:
         defines["VW"] = vw
     subst = {"name": name, "params": params, "args": names, "body": body,
-             "result": f"v{len(steps) - 1}"}
+             "result": f"v{len(form) - 1}"}
     src = mapping.prelude(ct) + templates.render("fused", defines, (dtype,), subst=subst)
     return src, name, vw
 
