@@ -89,7 +89,7 @@ def launcher(steps: list, inputs: list, out):
         return lambda: None
     src, name, vw = render(steps, len(inputs), out._dt)
     device = out.device
-    ct = np.dtype(np.float32) if out._dt.name == "float16" else out._dt.np
+    ct = templates.compute_np(out._dt)
     scalars = [ct.type(v) for st in steps for v in st.scalars]
     arrays = [out] + list(inputs)
     operands = []

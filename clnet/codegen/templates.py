@@ -10,6 +10,8 @@ import functools
 from importlib import resources
 from string import Template
 
+import numpy as np
+
 _PRAGMAS = {"cl_khr_fp64": "#pragma OPENCL EXTENSION cl_khr_fp64 : enable",
             "cl_khr_fp16": "#pragma OPENCL EXTENSION cl_khr_fp16 : enable"}
 
@@ -42,3 +44,9 @@ def render(name: str, defines: dict, dtypes=(), subst: dict | None = None) -> st
 def compute_ctype(dtype_info) -> str:
     """Type arithmetic runs in: float for half (loads and stores convert), else its own."""
     return "float" if dtype_info.name == "float16" else dtype_info.ctype
+
+
+def compute_np(dtype_info):
+    """numpy dtype of compute_ctype: of scalar kernel arguments, accumulators and packed
+    panels."""
+    return np.dtype(np.float32) if dtype_info.name == "float16" else dtype_info.np

@@ -227,7 +227,7 @@ def _packed_cols(dev, dt, x, n0: int, nb: int, g: Geom, dims: tuple, a: Operand,
         return None
     nr = params["NV"] * params["VW"]
     bs = matrix.packed_b_stride(params, n, k)
-    itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
+    itemsize = templates.compute_np(dt).itemsize  # panels hold the compute type
     packed = Buffer(dev, bs * g.groups * itemsize)
     ckg, ncols = g.c // g.groups * g.kh * g.kw, nb * g.oh * g.ow
     tail = [_I(nb), _I(ckg), _I(nr), _L(bs)]

@@ -149,7 +149,7 @@ class _Plan(NamedTuple):
 def _plan(expr: str, name: str, out_dtype, in_dtypes: tuple, compute_dtype) -> _Plan:
     src = _source(expr, out_dtype, in_dtypes, name, compute_dtype)
     vw = vector_width(out_dtype) if vectorizable(expr, out_dtype, in_dtypes, compute_dtype) else 0
-    ct_np = np.dtype(np.float32) if compute_dtype.name == "float16" else compute_dtype.np
+    ct_np = templates.compute_np(compute_dtype)
     return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}")
 
 

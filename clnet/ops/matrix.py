@@ -90,7 +90,7 @@ def gemm_params(device, dt, change: dict | None = None) -> dict:
     `change` applied and the vector width fitted to the compute type."""
     params = dict(PARAMS[device_kind(device)])
     params.update(change or {})
-    itemsize = 8 if dt.name == "float64" else 4
+    itemsize = templates.compute_np(dt).itemsize
     params["VW"] = max(1, params["VEC_BYTES"] // itemsize)
     return params
 
@@ -281,7 +281,7 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
         path = path or kernel_path(device, dt, m, n, k, a, b, batch, params)
         params = params or _tuned(device, dt, path, (m, n, k, batch), a, b)
         src = _source(dt, params, path)
-    ct = np.float64 if dt.name == "float64" else np.float32
+    ct = templates.compute_np(dt).type
     c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
     if bias is None:
         bias_args = [c.buffer.cl_buffer, _L(0), _L(0), _ZERO]
@@ -325,7 +325,7 @@ def _tiled(device, dt, src, params, dims, a, b, c_args, buffers):
     splits = _ceil(k, kchunk)
     part = None
     if splits > 1:
-        part = Buffer(device, batch * splits * m * n * (8 if dt.name == "float64" else 4))
+        part = Buffer(device, batch * splits * m * n * templates.compute_np(dt).itemsize)
         buffers += (part,)
     device.enqueue(device.kernel(src, f"gemm_tiled_{dt.suffix}"),
                    (grid[0] * wx, grid[1] * wy, batch * splits), (wx, wy, 1),
@@ -366,7 +366,7 @@ def _packed(device, dt, src, params, dims, a, b, c_args, buffers, packed_b=None)
     kc = min(params["KC"], k)  # PARAMS keep KC a multiple of KU
     panels_a, panels_b = _ceil(m, mr), _ceil(n, nr)
     ap_bs, bp_bs = panels_a * mr * k, panels_b * nr * k
-    itemsize = 8 if dt.name == "float64" else 4  # panels hold the compute type
+    itemsize = templates.compute_np(dt).itemsize  # panels hold the compute type
     if b is not None:
         packed_b = Buffer(device, bp_bs * batch * itemsize)
     # A is packed along its rows, B along its columns: pass each as (panel dir) x k

@@ -40,7 +40,7 @@ _TRAIN, _FIX_GAMMA, _UPDATE = 1, 2, 4  # kernel flags, as in kernels/norm.cl
 # -- kernels --------------------------------------------------------------------------------
 def _acc_np(dt: DTypeInfo):
     """numpy type of the kernels' accumulator-type scalar arguments."""
-    return np.float32 if dt.name == "float16" else dt.np.type
+    return templates.compute_np(dt).type
 
 
 @functools.lru_cache(maxsize=None)

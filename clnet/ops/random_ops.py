@@ -68,7 +68,7 @@ def _source(dt: DTypeInfo) -> str:
 
 def _ct(dt: DTypeInfo):
     """numpy type of the kernels' compute-type scalar arguments."""
-    return np.float32 if dt.name == "float16" else dt.np.type
+    return templates.compute_np(dt).type
 
 
 def _draw(out, kernel: str, args=(), arrays=(), per: int | None = None):

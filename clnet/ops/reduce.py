@@ -69,7 +69,7 @@ def source(dt: DTypeInfo, group_rows: bool = False) -> str:
 
 
 def _acc_dtype(dt: DTypeInfo) -> np.dtype:
-    return np.dtype(np.float32) if dt.name == "float16" else dt.np
+    return templates.compute_np(dt)
 
 
 # -- axes and layout -----------------------------------------------------------------------
