@@ -173,13 +173,14 @@ _SPECIAL = [0.0, -0.0, 1e-45, -1e-45, 1e-30, -1e-30, 3e-4, 5e-4, 1.5707964, 3.14
             3e38, np.inf, -np.inf, np.nan]
 
 
-@pytest.mark.parametrize("op, scalar", [("tanh", None), ("sin", None), ("cos", None),
+@pytest.mark.parametrize("op, scalar", [("tanh", None), ("sin", None), ("cos", None), ("abs", None),
                                         ("_power_scalar", 0.0), ("_power_scalar", 1.0),
                                         ("_power_scalar", 2.0), ("_power_scalar", 3.0),
                                         ("_power_scalar", -1.0), ("_power_scalar", 2.5)])
 def test_fast_float_math_across_the_range(ctx, op, scalar):
-    """kernels/fastmath.cl replaces these float builtins: every lane of a vector, and the
-    scalar rest, against numpy from tiny to huge |x|, with inf and NaN."""
+    """kernels/fastmath.cl replaces these float builtins (fabs too, which abs prints):
+    every lane of a vector, and the scalar rest, against numpy from tiny to huge |x|, with
+    inf and NaN."""
     x = np.concatenate([np.float32(_SPECIAL), np.random.uniform(-20, 20, 200),
                         np.random.uniform(-9000, 9000, 100),
                         np.exp(np.random.uniform(-60, 60, 100)) * np.sign(
@@ -187,7 +188,8 @@ def test_fast_float_math_across_the_range(ctx, op, scalar):
     np.random.shuffle(x)  # large and small values share vectors
     x64 = x.astype(np.float64)
     with np.errstate(all="ignore"):
-        want = {"tanh": np.tanh, "sin": np.sin, "cos": np.cos}[op](x64) if scalar is None \
+        want = {"tanh": np.tanh, "sin": np.sin, "cos": np.cos, "abs": np.abs}[op](x64) \
+            if scalar is None \
             else np.power(x64, scalar)
         want = want.astype(np.float32)
     cx = mx.nd.array(x, ctx=ctx)
