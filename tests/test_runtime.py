@@ -12,6 +12,7 @@ import pytest
 
 import clnet as mx
 from clnet.base import MXNetError
+from clnet.test_utils import assert_almost_equal
 from clnet.runtime import device as rdevice, discovery, get_device
 
 
@@ -104,6 +105,56 @@ def test_memory_info_tracks_use_and_pool(ctx):
     del y
     ctx.empty_cache()
     assert mx.context.memory_info(ctx)["pooled"] == 0
+
+
+def _thp_eligible(address: int):
+    """The THPeligible flag of the mapping holding `address` (/proc/self/smaps), or None
+    where the kernel does not report it or has transparent huge pages off."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            if "[never]" in f.read():
+                return None
+        with open("/proc/self/smaps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    inside = False
+    for line in lines:
+        head = line.split()[0]
+        if "-" in head and ":" not in head:  # a mapping's first line: start-end perms ...
+            start, end = (int(v, 16) for v in head.split("-"))
+            inside = start <= address < end
+        elif inside and head == "THPeligible:":
+            return line.split()[1] == "1"
+    return None
+
+
+def test_large_cpu_buffers_are_host_memory_on_huge_pages(ctx, monkeypatch):
+    import pyopencl as cl
+    from clnet.runtime.memory import HUGE_PAGE
+    host_ptr = cl.mem_flags.USE_HOST_PTR
+    monkeypatch.delenv("CLNET_HUGE_PAGES", raising=False)
+    data = np.random.uniform(-1, 1, (1 << 20) + 4099).astype(np.float32)  # 4 MiB and more
+    x = mx.nd.array(data, ctx=ctx)
+    small = mx.nd.array(data[:1000], ctx=ctx)
+    assert not small._buf.cl_buffer.flags & host_ptr
+    if get_device(ctx).kind != "cpu":  # a GPU's memory is the driver's
+        assert not x._buf.cl_buffer.flags & host_ptr
+        return
+    assert x._buf.cl_buffer.flags & host_ptr
+    host = x._buf.cl_buffer.hostbuf
+    assert host.ctypes.data % HUGE_PAGE == 0 and host.nbytes >= data.nbytes
+    assert _thp_eligible(host.ctypes.data) in (True, None)
+    # kernels, reads and writes use that memory in place
+    np.testing.assert_array_equal(x.asnumpy(), data)
+    assert_almost_equal(mx.nd.sum(x), np.float32(data.sum(dtype=np.float64)), rtol=1e-5,
+                        atol=1e-3)
+    x[:] = mx.nd.tanh(x) * 2
+    assert_almost_equal(x, np.tanh(data) * 2, rtol=1e-6, atol=1e-6)
+    monkeypatch.setenv("CLNET_HUGE_PAGES", "0")
+    y = mx.nd.array(data[:786437], ctx=ctx)  # 3 MiB: a size class no buffer above has
+    assert not y._buf.cl_buffer.flags & host_ptr
+    np.testing.assert_array_equal(y.asnumpy(), data[:786437])
 
 
 def test_out_of_memory_retries_then_names_bytes(ctx, monkeypatch):
