@@ -15,6 +15,8 @@
  *   KU      k values in one unrolled tile of the pack kernels
  *   NJ      columns of C per work-item of the GEMV kernel (default 4)
  *   VSTORE  1 when T == CT: aligned full blocks of C are read and written as CTV
+ *   PACK_AT, PACK_BT  (optional) the CT vector of MR, of NR values: defined when T == CT,
+ *           KU == VW and the width is 2, 4, 8 or 16; full pack tiles then move as vectors
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
  * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
  * Every kernel ends with the same epilogue: C = alpha * sum + beta * C (+ bias[j] when
@@ -87,16 +89,49 @@ typedef CTV __attribute__((aligned(sizeof(CT)))) CTVU;
     _Pragma("unroll") for (int kk = 0; kk < KU; ++kk)                           \
         _Pragma("unroll") for (int w = 0; w < W; ++w)                           \
             out[kk * W + w] = (CT)src[IDX];
-#define PACK_TILE(W, ks, ws, nk, nw)                                            \
+/* Full tiles as vectors, where a tile row of W values is one vector VTW (PACK_AT, PACK_BT):
+ * rows contiguous along the panel direction are copied whole; rows contiguous along k are
+ * read as KU-wide CTVs and transposed in private memory. NOTE: pocl: a 1.6 MB B panel set
+ * packs in 100-112 us against 186-224 us for the scalar loop (contiguous rows), 90-104
+ * against 113-129 us (transposed). */
+#define PACK_VROWS(W, VTW)                                                      \
+    _Pragma("unroll") for (int kk = 0; kk < KU; ++kk)                           \
+        *(__global VTW *)(out + kk * W) = *(__global const VTW##U *)(src + kk * ks);
+#define PACK_VCOLS(W, VTW) {                                                    \
+        CT t[W][KU];                                                            \
+        _Pragma("unroll") for (int w = 0; w < W; ++w)                           \
+            *(CTV *)t[w] = *(__global const CTVU *)(src + w * ws);              \
+        _Pragma("unroll") for (int kk = 0; kk < KU; ++kk) {                     \
+            CT col[W];                                                          \
+            _Pragma("unroll") for (int w = 0; w < W; ++w) col[w] = t[w][kk];    \
+            *(__global VTW *)(out + kk * W) = *(VTW *)col;                      \
+        } }
+#define PACK_TILE(W, ROWS, COLS, ks, ws, nk, nw)                                \
     if (nk == KU && nw == W) {                                                  \
-        if (ws == 1) { PACK_LOOP(W, kk * ks + w) }                              \
-        else if (ks == 1) { PACK_LOOP(W, kk + w * ws) }                         \
+        if (ws == 1) { ROWS }                                                   \
+        else if (ks == 1) { COLS }                                              \
         else { PACK_LOOP(W, kk * ks + w * ws) }                                 \
     } else {                                                                    \
         for (int kk = 0; kk < nk; ++kk)                                         \
             for (int w = 0; w < W; ++w)                                         \
                 out[kk * W + w] = w < nw ? (CT)src[kk * ks + w * ws] : (CT)0;   \
     }
+
+#define PACK_ROWS(W) PACK_LOOP(W, kk * ks + w)
+#define PACK_COLS(W) PACK_LOOP(W, kk + w * ws)
+#ifdef PACK_AT
+typedef PACK_AT __attribute__((aligned(sizeof(CT)))) PACK_ATU;
+#define PACK_A PACK_VROWS(MR, PACK_AT), PACK_VCOLS(MR, PACK_AT)
+#else
+#define PACK_A PACK_ROWS(MR), PACK_COLS(MR)
+#endif
+#ifdef PACK_BT
+typedef PACK_BT __attribute__((aligned(sizeof(CT)))) PACK_BTU;
+#define PACK_B PACK_VROWS(NR, PACK_BT), PACK_VCOLS(NR, PACK_BT)
+#else
+#define PACK_B PACK_ROWS(NR), PACK_COLS(NR)
+#endif
+#define PACK_TILE_(...) PACK_TILE(__VA_ARGS__)
 
 __kernel void KN(gemm_pack_a)(const long M, const long K, const long KC, const long kper,
     __global const T *a, const long a_off, const long ws, const long ks, const long a_bs,
@@ -113,7 +148,7 @@ __kernel void KN(gemm_pack_a)(const long M, const long K, const long KC, const l
         const int nk = (int)min((long)KU, K - kb);
         __global const T *src = a + a_off + b * a_bs + i0 * ws + kb * ks;
         __global CT *out = dst + b * dst_bs + k0 * P * MR + (p * min(KC, K - k0) + kb - k0) * MR;
-        PACK_TILE(MR, ks, ws, nk, nw)
+        PACK_TILE_(MR, PACK_A, ks, ws, nk, nw)
     }
 }
 
@@ -130,7 +165,7 @@ __kernel void KN(gemm_pack_b)(const long N, const long K, const long kper,
         const int nk = (int)min((long)KU, K - kb);
         __global const T *src = bm + b_off + b * b_bs + j0 * ws + kb * ks;
         __global CT *out = dst + b * dst_bs + (q * K + kb) * NR;
-        PACK_TILE(NR, ks, ws, nk, nw)
+        PACK_TILE_(NR, PACK_B, ks, ws, nk, nw)
     }
 }
 

@@ -104,6 +104,9 @@ def _source(dt, params, path: str) -> str:
     defines = {"T": dt.ctype, "CT": ct, "CTV": f"{ct}{params['VW']}", "VW": params["VW"],
                "MR": params["MR"], "NV": params["NV"], "KU": params["KU"], "NJ": params["NJ"],
                "VSTORE": int(ct == dt.ctype), "SUFFIX": dt.suffix}
+    for name, width in (("PACK_AT", params["MR"]), ("PACK_BT", params["NV"] * params["VW"])):
+        if ct == dt.ctype and params["KU"] == params["VW"] and width in (2, 4, 8, 16):
+            defines[name] = f"{ct}{width}"  # pack tiles as vectors (kernels/gemm.cl)
     return templates.render("gemm", defines, (dt,))
 
 
