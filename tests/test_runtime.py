@@ -272,3 +272,19 @@ def test_device_listing_and_identity(ctx):
     assert dev.global_mem_size > 0 and dev.compute_units > 0
     assert dev.ctx == ctx and get_device(ctx) is dev
     assert rdevice.cache_dir().endswith("kernels")
+
+
+def test_environment_flags_are_read_when_used(monkeypatch):
+    from clnet.base import env_int, env_str
+    monkeypatch.delenv("CLNET_TEST_FLAG", raising=False)
+    assert env_int("CLNET_TEST_FLAG", 7) == 7 and env_str("CLNET_TEST_FLAG", "x") == "x"
+    monkeypatch.setenv("CLNET_TEST_FLAG", "3")
+    assert env_int("CLNET_TEST_FLAG", 7) == 3
+    monkeypatch.setenv("CLNET_TEST_FLAG", " ")
+    assert env_int("CLNET_TEST_FLAG", 7) == 7
+    monkeypatch.setenv("CLNET_TEST_FLAG", "d\u00e9j\u00e0")
+    assert env_str("CLNET_TEST_FLAG") == "d\u00e9j\u00e0"
+    with pytest.raises(MXNetError, match=r"CLNET_TEST_FLAG='d\u00e9j\u00e0' must be an integer"):
+        env_int("CLNET_TEST_FLAG")
+    os.environ.pop("CLNET_TEST_FLAG")
+    assert env_int("CLNET_TEST_FLAG", 5) == 5

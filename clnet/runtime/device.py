@@ -19,7 +19,7 @@ from ..context import Context
 from . import discovery, replay
 from .memory import Pool
 
-_devices: dict = {}
+_devices: dict = {}  # (device_typeid, device_id) -> Device
 _cl_contexts: dict = {}
 _lock = threading.RLock()
 # Program builds from source in this process (the on-disk cache test counts them).
@@ -40,16 +40,18 @@ def cache_dir() -> str:
 
 def get_device(ctx: Context | None = None) -> "Device":
     """The Device a Context names, opened on first use."""
-    from ..context import current_context
-    ctx = ctx or current_context()
-    dev = _devices.get(ctx)
+    if ctx is None:
+        from ..context import current_context
+        ctx = current_context()
+    key = (ctx.device_typeid, ctx.device_id)  # a tuple hashes in C; a Context in Python
+    dev = _devices.get(key)
     if dev is None:
         with _lock:
-            dev = _devices.get(ctx)
+            dev = _devices.get(key)
             if dev is None:
                 kind = "cpu" if ctx.device_type in ("cpu", "cpu_pinned", "cpu_shared") else "gpu"
                 platform, cl_device = discovery.find(kind, ctx.device_id)
-                dev = _devices[ctx] = Device(ctx, platform, cl_device)
+                dev = _devices[key] = Device(ctx, platform, cl_device)
     return dev
 
 
