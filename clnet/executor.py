@@ -33,6 +33,17 @@ def _assign(dst, req: str, src):
         src.copyto(dst)
 
 
+def _check_unique(names):
+    """Arrays and gradients are keyed by name: two variables may not share one."""
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise MXNetError(f"bind: the symbol has several variables named {n!r}; create the "
+                             "variable once and use that symbol everywhere, or give each its "
+                             "own name")
+        seen.add(n)
+
+
 class Executor:
     """A bound symbol. Create it with `Symbol.bind` or `Symbol.simple_bind`.
 
@@ -49,6 +60,7 @@ class Executor:
         self.arg_names = symbol.list_arguments()
         self.aux_names = symbol.list_auxiliary_states()
         self.output_names = symbol.list_outputs()
+        _check_unique(self.arg_names + self.aux_names)
         self.arg_arrays = self._arrays(args, self.arg_names, "args", required=True)
         self.aux_arrays = self._arrays(aux_states, self.aux_names, "aux_states",
                                        required=bool(self.aux_names))

@@ -360,6 +360,10 @@ def test_bind_errors_name_arguments_and_shapes(ctx):
         c.bind(ctx, {"a": X, "b": X, "c": X})
     with pytest.raises(MXNetError, match="'b'.*must be an NDArray"):
         c.bind(ctx, {"a": X, "b": np.ones((2, 3))})
+    with pytest.raises(MXNetError, match="several variables named 'a'"):
+        (c * mx.sym.var("a")).bind(ctx, {"a": X, "b": X})
+    with pytest.raises(MXNetError, match="several variables named 'a'"):
+        (c * mx.sym.var("a")).simple_bind(ctx, a=(2, 3), b=(2, 3))
     with pytest.raises(MXNetError, match="grad_req 'sometimes'"):
         c.bind(ctx, {"a": X, "b": X}, args_grad={"a": X}, grad_req="sometimes")
     ex = c.bind(ctx, {"a": X, "b": X}, args_grad={"a": mx.nd.zeros((2, 3), ctx=ctx)})
