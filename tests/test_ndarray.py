@@ -133,3 +133,31 @@ def test_fluent_methods(ctx):
     assert_almost_equal(x.exp(), np.exp(a))
     assert_almost_equal(x.sqrt().log(), np.log(np.sqrt(a)))
     assert_almost_equal(x.clip(1, 1.5), np.clip(a, 1, 1.5))
+
+
+def test_repeated_calls_of_one_form_are_checked_and_inferred_anew(ctx):
+    """invoke keeps what it inferred per call form (op, arguments, input shapes, dtypes and
+    contexts): calls differing in any of these get their own results, and bad calls fail
+    every time."""
+    from clnet.ndarray import ndarray as nd_mod
+    x = np.random.uniform(-2, 2, (3, 4)).astype(np.float32)
+    a = mx.nd.array(x, ctx=ctx)
+    for _ in range(2):  # the second round hits the kept forms
+        np.testing.assert_allclose(mx.nd.sum(a, axis=1).asnumpy(), x.sum(axis=1), rtol=1e-5)
+        np.testing.assert_allclose(mx.nd.sum(a, axis=0).asnumpy(), x.sum(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(mx.nd.sum(a, axis=(0, 1)).asnumpy(), [x.sum()], rtol=1e-5)
+        np.testing.assert_allclose(mx.nd.sum(a, axis=[0, 1]).asnumpy(), [x.sum()], rtol=1e-5)
+        np.testing.assert_allclose(mx.nd.clip(a, 0, 1).asnumpy(), np.clip(x, 0, 1))
+        np.testing.assert_allclose(mx.nd.clip(a, -1.5, 0.5).asnumpy(), np.clip(x, -1.5, 0.5))
+        np.testing.assert_allclose(mx.nd.sum(a[1:], axis=1).asnumpy(), x[1:].sum(axis=1),
+                                   rtol=1e-5)
+        half = a.astype("float64")
+        assert mx.nd.sum(half, axis=1).dtype == np.float64
+        assert mx.nd.sum(a, axis=1).dtype == np.float32
+        with pytest.raises(MXNetError, match="cannot be broadcast"):
+            mx.nd.broadcast_add(a, mx.nd.ones((2, 4), ctx=ctx))
+        with pytest.raises(MXNetError, match="unknown argument"):
+            mx.nd.sum(a, axes=1)
+    assert any(k[0] == "sum" for k in nd_mod._CALLS)
+    # arrays and lists are never part of a form
+    assert all(type(v) is not list for k in nd_mod._CALLS for _, _, v in k[1])

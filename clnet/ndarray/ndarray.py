@@ -353,30 +353,50 @@ def _parse_ctx(ctx) -> Context:
                          "'cpu(i)'") from err
 
 
+# What invoke worked out for a call, by the call's form (_call_key): a loop calling the same
+# ops on arrays of the same shapes skips the parsing, checks and inference after the first
+# call. NOTE: pocl, 2 cores: after a kernel over 48 MB the interpreter runs cold, and this
+# part cost ~45 us of an op's ~150 us of host time (`mx.nd.sum` of 16M float32).
+_CALLS: dict = {}
+_MAX_CALLS = 4096
+
+
+def _call_key(op, inputs, kwargs):
+    """The op, its keyword arguments (with their types: 1 and 1.0 parse apart) and the
+    inputs' shapes, dtypes and contexts; None where inputs are missing or not all plain
+    NDArrays, or a context is given."""
+    if not inputs or "ctx" in kwargs:
+        return None
+    for x in inputs:
+        if type(x) is not NDArray:
+            return None
+    for v in kwargs.values():
+        if not (_keyable(v) or type(v) is tuple and all(_keyable(e) for e in v)):
+            return None  # an array or a list: never kept alive or compared by a key
+    return (op.name, tuple((k, type(v), v) for k, v in kwargs.items()),
+            tuple((x._shape, x._dt, x._ctx) for x in inputs))
+
+
+def _keyable(v) -> bool:
+    return v is None or type(v) in _KEY_TYPES or isinstance(v, (np.generic, type))
+
+
+_KEY_TYPES = frozenset((bool, int, float, str))
+
+
 def invoke(name, inputs, kwargs, out=None):
     """Run registry op `name` imperatively: check inputs, infer, allocate, enqueue.
     A failing check raises before any work is queued, so inputs are never half-updated."""
     op = registry.get(name) if isinstance(name, str) else name
-    kwargs = dict(kwargs)
-    ctx_arg = kwargs.pop("ctx", None)
-    kwargs.pop("name", None)
-    params = op.parse_params(kwargs)
-    names = op.input_names(params, len(inputs))
-    if not op.variadic and len(inputs) != len(names):
-        raise MXNetError(f"{op.name}: expects {len(names)} input(s) {list(names)}, "
-                         f"got {len(inputs)}")
-    ctx = _check_inputs(op, inputs, names) if inputs else None
-    if ctx is None:
-        first_out = out[0] if isinstance(out, (list, tuple)) else out
-        ctx = (_parse_ctx(ctx_arg) if ctx_arg is not None else
-               first_out.context if isinstance(first_out, NDArray) else current_context())
-    dts = [x._dt for x in inputs]
-    op.check_dtypes(dts)
-    shapes = [tuple(s) for s in op.infer_shape(params, [x.shape for x in inputs])]
-    out_dts = [as_dtype(d) for d in op.infer_type(params, dts)]
-    device = get_device(ctx)
-    for d in out_dts:
-        device.check_dtype(d, op.name)
+    key = _call_key(op, inputs, kwargs) if out is None else None
+    call = _CALLS.get(key) if key is not None else None
+    if call is None or call[0] is not op:  # (OpDefs compare by value: the key has the name)
+        call = (op,) + _prepare(op, inputs, kwargs, out)
+        if key is not None:
+            if len(_CALLS) >= _MAX_CALLS:
+                _CALLS.clear()
+            _CALLS[key] = call
+    _, params, shapes, out_dts, ctx = call
     from .. import autograd
     recording = autograd.needs_record(inputs)
     if out is None and op.view is not None:
@@ -402,6 +422,31 @@ def invoke(name, inputs, kwargs, out=None):
     if out is not None:
         return out
     return outs[0] if len(outs) == 1 else outs
+
+
+def _prepare(op, inputs, kwargs, out):
+    """(params, output shapes, output dtypes, context) of a call, every argument checked."""
+    kwargs = dict(kwargs)
+    ctx_arg = kwargs.pop("ctx", None)
+    kwargs.pop("name", None)
+    params = op.parse_params(kwargs)
+    names = op.input_names(params, len(inputs))
+    if not op.variadic and len(inputs) != len(names):
+        raise MXNetError(f"{op.name}: expects {len(names)} input(s) {list(names)}, "
+                         f"got {len(inputs)}")
+    ctx = _check_inputs(op, inputs, names) if inputs else None
+    if ctx is None:
+        first_out = out[0] if isinstance(out, (list, tuple)) else out
+        ctx = (_parse_ctx(ctx_arg) if ctx_arg is not None else
+               first_out.context if isinstance(first_out, NDArray) else current_context())
+    dts = [x._dt for x in inputs]
+    op.check_dtypes(dts)
+    shapes = [tuple(s) for s in op.infer_shape(params, [x.shape for x in inputs])]
+    out_dts = [as_dtype(d) for d in op.infer_type(params, dts)]
+    device = get_device(ctx)
+    for d in out_dts:
+        device.check_dtype(d, op.name)
+    return params, shapes, out_dts, ctx
 
 
 def result_of(*arrays):
