@@ -7,17 +7,20 @@
  *   NIN         number of array inputs, 0..4
  *   EXPR        expression over x, y, z, w (the inputs, as CT), s, t (scalar arguments, CT)
  *   SUFFIX      kernel-name suffix: op and dtype, e.g. sigmoid_f32
+ *   STREAM      1: ew_vec stores streaming (kernels/stream.cl), 0: plainly
  *   VEC         elements per work-item in the contiguous kernel
  *   VW          (optional) vector width of ew_vec; defined only when every operand has type CT
  *               and EXPR is valid on vectors (no comparisons or ternaries)
- * Float programs start with kernels/fastmath.cl (clnet.ops.mapping.prelude), whose faster
- * tanh, sin, cos and pow replace the builtins EXPR calls.
+ * Programs start with kernels/stream.cl (STORE_VEC), and float programs with
+ * kernels/fastmath.cl, whose faster tanh, sin, cos and pow replace the builtins EXPR calls
+ * (clnet.ops.mapping.prelude).
  * Kernels, 1-D launch, n passed as long, global size rounded up (guarded by i < n):
  *   ew_contig_SUFFIX   every operand contiguous from its offset
  *   ew_vec_SUFFIX      the same, one VW-wide vector per work-item through cast vector
  *                      pointers from element `head` on, where every operand is VW-aligned
  *                      (its offsets agree modulo VW); nvec vectors, then work-item nvec does
- *                      the head and tail elements; n counts elements, global size >= nvec + 1
+ *                      the head and tail elements; n counts elements, global size >= nvec + 1;
+ *                      with STREAM 1 the vectors are stored streaming (stream.cl)
  *   ew_grid_SUFFIX     up to 3 dims as a 3-D launch (dim 0 innermost = global id 0), strides as
  *                      scalar arguments: no index division at all
  *   ew_strided_SUFFIX  operands given by ndim <= 8 dims (shape, strides in elements; stride 0
@@ -129,7 +132,8 @@ __attribute__((noinline)) void KN(ew_rest)(const long nvec, const long head, con
 
 /* Work-item g < nvec: vector g of every operand, VW elements from element head + g * VW, read
  * and written through cast vector pointers (NOTE: pocl: vload/vstore and fma() compile to
- * slow calls; a cast pointer does not). Work-item nvec: the scalar rest. */
+ * slow calls; a cast pointer does not), stored streaming in STREAM programs (see
+ * kernels/stream.cl). Work-item nvec: the scalar rest. */
 __kernel void KN(ew_vec)(const long nvec, const long head, const long n,
     __global TO *out, const long out_off IN_PARAMS, const CT s, const CT t)
 {
@@ -147,7 +151,7 @@ __kernel void KN(ew_vec)(const long nvec, const long head, const long n,
 #if NIN >= 4
         const VT w = CVPTR(d, d_off)[g];
 #endif
-        VPTR(out, out_off)[g] = EXPR;
+        STORE_VEC(EXPR, VPTR(out, out_off) + g);
     } else if (g == nvec) {
         KN(ew_rest)(nvec, head, n, out, out_off IN_ARGS, s, t);
     }

@@ -2,7 +2,8 @@
  *
  * Parameters: T (element type of every operand), CT (compute type), VEC (elements per
  * work-item of the scalar kernel), VW (optional: vector width, defined only when T is CT and
- * every expression of the chain is valid on vectors); string.Template fields, since the
+ * every expression of the chain is valid on vectors), STREAM (1: the vector kernel stores
+ * streaming, kernels/stream.cl); string.Template fields, since the
  * operand count and the chain vary:
  *   ${name}    kernel name
  *   ${params}  ", __global const T *in<k>, const long in<k>_off" for each input, then
@@ -12,12 +13,13 @@
  *              scalars as s, t; V and IN are defined around each use (scalar or vector)
  *   ${args}    the names of ${params}, to pass them on
  *   ${result}  the last value
- * Float programs start with kernels/fastmath.cl (clnet.ops.mapping.prelude), as elemwise.cl.
+ * Programs start with kernels/stream.cl and, for float, kernels/fastmath.cl, as elemwise.cl.
  * Kernels, 1-D launch, n (elements) passed as long, offsets in elements:
  *   ${name}      VEC consecutive elements per work-item, guarded by n; any offsets
  *   ${name}_vec  (with VW) work-item g < nvec: vector g, VW elements from element head + g * VW
  *                of every operand (each operand VW-aligned there), through cast vector
- *                pointers; work-item nvec: the scalar rest, elements [0, head) and
+ *                pointers, stored streaming with STREAM 1 (kernels/stream.cl); work-item
+ *                nvec: the scalar rest, elements [0, head) and
  *                [head + nvec * VW, n). Global size >= nvec + 1.
  */
 #ifndef T
@@ -71,7 +73,7 @@ __kernel void ${name}_vec(const long nvec, const long head, const long n, __glob
 #define V VT
 #define IN(k) (((__global const VT *)(in##k + in##k##_off + head))[g])
 ${body}
-        ((__global VT *)(out + out_off + head))[g] = ${result};
+        STORE_VEC(${result}, (__global VT *)(out + out_off + head) + g);
 #undef V
 #undef IN
     } else if (g == nvec) {

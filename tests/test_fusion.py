@@ -125,6 +125,33 @@ def test_large_chain_with_an_odd_size(ctx):
         _run_chain(ctx, "tanh(a*b+a)", "float32", n, offsets, out_offset)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_streaming_stores_give_the_same_results(ctx, dtype, monkeypatch):
+    """The programs whose vector kernels store streaming (kernels/stream.cl), which clnet
+    builds on CPUs for launches larger than the last-level cache, forced here on small
+    launches: fused chains at odd sizes and offsets, and single ops launched at once."""
+    if dtype not in supported_dtypes(ctx, FLOATS):
+        pytest.skip(f"{ctx} has no {dtype}")
+    from clnet.ops import mapping
+    dev = get_device(ctx)
+    assert mapping.stream(dev, dev.cache_size + 1) == (dev.kind == "cpu")
+    assert not mapping.stream(dev, dev.cache_size)
+    monkeypatch.setattr(mapping, "stream", lambda device, nbytes: True)
+    for name in ("tanh(a*b+a)", "five ops, scalars", "three inputs, clip"):
+        for n in (1, 9, 1000):
+            _run_chain(ctx, name, dtype, n)
+        _run_chain(ctx, name, dtype, 1001, in_offsets=(3,) * CHAINS[name][1], out_offset=3)
+    monkeypatch.setenv("CLNET_DEFER", "0")
+    x = np.random.uniform(-2, 2, 1003).astype(dtype)
+    cx = mx.nd.array(x, ctx=ctx, dtype=dtype)
+    for sl in (slice(None), slice(3, 1000)):
+        assert_almost_equal(mx.nd.tanh(cx[sl]).asnumpy(), np.tanh(x[sl].astype(np.float64)),
+                            *TOL[dtype])
+        assert_almost_equal((cx[sl] * 2 + 1).asnumpy(), x[sl].astype(np.float64) * 2 + 1,
+                            *TOL[dtype])
+    assert any("#define STREAM 1" in src for src, _ in dev._programs)
+
+
 def test_vector_kernel_only_for_chains_that_work_on_vectors():
     f32 = DTYPES["float32"]
     src, name, vw = fusion.render(_steps("tanh(a*b+a)", "float32"), 2, f32)

@@ -44,17 +44,18 @@ def _vector_width(form: tuple, dtype) -> int:
     return mapping.vector_width(dtype) if ok else 0
 
 
-def render(steps: list, n_inputs: int, dtype) -> tuple:
+def render(steps: list, n_inputs: int, dtype, streaming: bool = False) -> tuple:
     """(source, kernel name, vector width) of the chain `steps` over `n_inputs` inputs of
-    `dtype`; the vector kernel is `<name>_vec` when the width is not 0. Memoised on the
-    chain's form (scalar values are kernel arguments): imperative chains (ops.deferred) ask
-    for the same form at every launch."""
+    `dtype`; the vector kernel is `<name>_vec` when the width is not 0, and stores streaming
+    with `streaming` (kernels/stream.cl). Memoised on the chain's form (scalar values are
+    kernel arguments): imperative chains (ops.deferred) ask for the same form at every
+    launch."""
     form = tuple((st.expr, st.operands, len(st.scalars)) for st in steps)
-    return _render(form, n_inputs, dtype)
+    return _render(form, n_inputs, dtype, streaming)
 
 
 @functools.lru_cache(maxsize=1024)
-def _render(form: tuple, n_inputs: int, dtype) -> tuple:
+def _render(form: tuple, n_inputs: int, dtype, streaming: bool) -> tuple:
     lines = [f"        const V a{k} = IN({k});" for k in range(n_inputs)]
     params = "".join(f", __global const T *in{k}, const long in{k}_off" for k in range(n_inputs))
     names = "".join(f", in{k}, in{k}_off" for k in range(n_inputs))
@@ -72,7 +73,7 @@ def _render(form: tuple, n_inputs: int, dtype) -> tuple:
     digest = hashlib.sha1(f"{body}|{params}|{dtype.name}|{vw}".encode()).hexdigest()[:12]
     name = f"fused_{digest}_{dtype.suffix}"
     ct = templates.compute_ctype(dtype)
-    defines = {"T": dtype.ctype, "CT": ct, "VEC": 4}
+    defines = {"T": dtype.ctype, "CT": ct, "VEC": 4, "STREAM": int(streaming)}
     if vw:
         defines["VW"] = vw
     subst = {"name": name, "params": params, "args": names, "body": body,
@@ -87,8 +88,9 @@ def launcher(steps: list, inputs: list, out):
     n = out.size
     if n == 0:
         return lambda: None
-    src, name, vw = render(steps, len(inputs), out._dt)
     device = out.device
+    streaming = mapping.stream(device, n * out._dt.np.itemsize * (1 + len(inputs)))
+    src, name, vw = render(steps, len(inputs), out._dt, streaming)
     ct = templates.compute_np(out._dt)
     scalars = [ct.type(v) for st in steps for v in st.scalars]
     arrays = [out] + list(inputs)

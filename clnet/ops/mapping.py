@@ -110,24 +110,34 @@ def vectorizable(expr: str, out_dtype, in_dtypes, compute_dtype) -> bool:
 
 
 def prelude(ctype: str) -> str:
-    """Source prepended to elementwise programs computing in `ctype`: the faster float math
-    of kernels/fastmath.cl (tanh, sin, cos, pow) for float, nothing for other types."""
-    return templates.load("fastmath") if ctype == "float" else ""
+    """Source prepended to elementwise programs computing in `ctype`: the streaming stores of
+    kernels/stream.cl, then for float the faster math of kernels/fastmath.cl (tanh, sin, cos,
+    pow)."""
+    return templates.load("stream") + (templates.load("fastmath") if ctype == "float" else "")
 
 
-def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> str:
+def stream(device, nbytes: int) -> bool:
+    """Whether a vector kernel moving `nbytes` (inputs and output) stores streaming
+    (kernels/stream.cl): on CPUs, when they exceed the last-level cache."""
+    return device.kind == "cpu" and nbytes > device.cache_size
+
+
+def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None,
+           streaming: bool = False) -> str:
     """Rendered elementwise program for `expr`. `expr` is sympy text over x, y, z, s, t, or
     raw OpenCL C when it starts with 'C:' (for integer forms sympy cannot say). Memoised, so
-    a repeated call costs one dict lookup and returns the same string object."""
-    return _source(expr, out_dtype, tuple(in_dtypes), name, compute_dtype)
+    a repeated call costs one dict lookup and returns the same string object. `streaming`:
+    ew_vec stores streaming (kernels/stream.cl)."""
+    return _source(expr, out_dtype, tuple(in_dtypes), name, compute_dtype, streaming)
 
 
 @functools.lru_cache(maxsize=4096)
-def _source(expr: str, out_dtype, in_dtypes: tuple, name: str, compute_dtype) -> str:
+def _source(expr: str, out_dtype, in_dtypes: tuple, name: str, compute_dtype,
+            streaming: bool = False) -> str:
     compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out_dtype)
     ct = templates.compute_ctype(compute_dtype)
     defines = {"TO": out_dtype.ctype, "CT": ct, "NIN": len(in_dtypes), "VEC": VEC,
-               "SUFFIX": f"{name}_{out_dtype.suffix}"}
+               "SUFFIX": f"{name}_{out_dtype.suffix}", "STREAM": int(streaming)}
     for key, dt in zip(("TA", "TB", "TC", "TD"), in_dtypes):
         defines[key] = dt.ctype
     if vectorizable(expr, out_dtype, in_dtypes, compute_dtype):
@@ -143,6 +153,7 @@ class _Plan(NamedTuple):
     vw: int          # ew_vec's vector width, 0 when the expression is not vectorizable
     scalar_type: type
     suffix: str
+    stream_src: str  # the program whose ew_vec stores streaming (kernels/stream.cl)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -150,7 +161,8 @@ def _plan(expr: str, name: str, out_dtype, in_dtypes: tuple, compute_dtype) -> _
     src = _source(expr, out_dtype, in_dtypes, name, compute_dtype)
     vw = vector_width(out_dtype) if vectorizable(expr, out_dtype, in_dtypes, compute_dtype) else 0
     ct_np = templates.compute_np(compute_dtype)
-    return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}")
+    return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}",
+                 _source(expr, out_dtype, in_dtypes, name, compute_dtype, True))
 
 
 def vec_split(n: int, offsets, vw: int) -> tuple:
@@ -190,7 +202,9 @@ def run(device, expr: str, name: str, out: View, inputs=(), scalars=(0, 0),
     if dense:
         nvec, head = vec_split(n, [v.offset for v in views], plan.vw)
         if nvec:
-            knl = device.kernel(plan.src, f"ew_vec_{plan.suffix}")
+            streaming = stream(device, n * sum(v.dtype.np.itemsize for v in views))
+            knl = device.kernel(plan.stream_src if streaming else plan.src,
+                                f"ew_vec_{plan.suffix}")
             args = [np.int64(nvec), np.int64(head), np.int64(n)]
             for v in views:
                 args += [v.buffer.cl_buffer, np.int64(v.offset)]

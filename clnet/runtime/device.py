@@ -101,6 +101,7 @@ class Device:
         self.kind = discovery.kind_of(cl_device)  # "cpu" or "gpu": picks kernel variants
         self.deferred = None  # elementwise ops held back to be fused (ops.deferred.Waiting)
         self.global_mem_size = cl_device.global_mem_size
+        self.cache_size = cl_device.global_mem_cache_size  # the last level's, on CPUs
         self.name = discovery.full_name(platform, cl_device)
         self.identity = "|".join((platform.name, platform.version, cl_device.name,
                                   cl_device.version, cl_device.driver_version))
