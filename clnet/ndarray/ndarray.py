@@ -286,6 +286,11 @@ def empty(shape, ctx: Context | None = None, dtype=None) -> NDArray:
     dt = as_dtype(dtype)
     device = get_device(ctx)
     device.check_dtype(dt)
+    return _new(shape, dt, ctx, device)
+
+
+def _new(shape: tuple, dt, ctx: Context, device) -> NDArray:
+    """An uninitialised array of a checked shape (a tuple of ints), dtype and device."""
     return NDArray(Buffer(device, prod(shape) * dt.np.itemsize), 0, shape, dt, ctx)
 
 
@@ -396,7 +401,7 @@ def invoke(name, inputs, kwargs, out=None):
             if len(_CALLS) >= _MAX_CALLS:
                 _CALLS.clear()
             _CALLS[key] = call
-    _, params, shapes, out_dts, ctx = call
+    _, params, shapes, out_dts, ctx, device = call
     from .. import autograd
     recording = autograd.needs_record(inputs)
     if out is None and op.view is not None:
@@ -409,10 +414,10 @@ def invoke(name, inputs, kwargs, out=None):
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         _check_out(op, outs, shapes, out_dts, ctx)
     else:
-        outs = [empty(s, ctx, d) for s, d in zip(shapes, out_dts)]
+        outs = [_new(s, d, ctx, device) for s, d in zip(shapes, out_dts)]
     aliased = out is not None and not op.extra.get("inplace") and any(
         o._buf is x._buf for o in outs for x in inputs)
-    targets = [empty(s, ctx, d) for s, d in zip(shapes, out_dts)] if aliased else outs
+    targets = [_new(s, d, ctx, device) for s, d in zip(shapes, out_dts)] if aliased else outs
     op.forward(params, inputs, targets)
     if aliased:
         for t, o in zip(targets, outs):
@@ -425,7 +430,8 @@ def invoke(name, inputs, kwargs, out=None):
 
 
 def _prepare(op, inputs, kwargs, out):
-    """(params, output shapes, output dtypes, context) of a call, every argument checked."""
+    """(params, output shapes, output dtypes, context, device) of a call, every argument
+    checked."""
     kwargs = dict(kwargs)
     ctx_arg = kwargs.pop("ctx", None)
     kwargs.pop("name", None)
@@ -446,7 +452,7 @@ def _prepare(op, inputs, kwargs, out):
     device = get_device(ctx)
     for d in out_dts:
         device.check_dtype(d, op.name)
-    return params, shapes, out_dts, ctx
+    return params, shapes, out_dts, ctx, device
 
 
 def result_of(*arrays):
