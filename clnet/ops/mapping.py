@@ -122,18 +122,17 @@ def stream(device, nbytes: int) -> bool:
     return device.kind == "cpu" and nbytes > device.cache_size
 
 
-def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None,
-           streaming: bool = False) -> str:
+def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> str:
     """Rendered elementwise program for `expr`. `expr` is sympy text over x, y, z, s, t, or
     raw OpenCL C when it starts with 'C:' (for integer forms sympy cannot say). Memoised, so
-    a repeated call costs one dict lookup and returns the same string object. `streaming`:
-    ew_vec stores streaming (kernels/stream.cl)."""
-    return _source(expr, out_dtype, tuple(in_dtypes), name, compute_dtype, streaming)
+    a repeated call costs one dict lookup and returns the same string object."""
+    return _source(expr, out_dtype, tuple(in_dtypes), name, compute_dtype)
 
 
 @functools.lru_cache(maxsize=4096)
 def _source(expr: str, out_dtype, in_dtypes: tuple, name: str, compute_dtype,
             streaming: bool = False) -> str:
+    """source's program; `streaming`: its ew_vec stores streaming (kernels/stream.cl)."""
     compute_dtype = compute_dtype or (in_dtypes[0] if in_dtypes else out_dtype)
     ct = templates.compute_ctype(compute_dtype)
     defines = {"TO": out_dtype.ctype, "CT": ct, "NIN": len(in_dtypes), "VEC": VEC,
@@ -153,7 +152,7 @@ class _Plan(NamedTuple):
     vw: int          # ew_vec's vector width, 0 when the expression is not vectorizable
     scalar_type: type
     suffix: str
-    stream_src: str  # the program whose ew_vec stores streaming (kernels/stream.cl)
+    stream_src: str  # the program whose ew_vec stores streaming (src without ew_vec)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -161,8 +160,8 @@ def _plan(expr: str, name: str, out_dtype, in_dtypes: tuple, compute_dtype) -> _
     src = _source(expr, out_dtype, in_dtypes, name, compute_dtype)
     vw = vector_width(out_dtype) if vectorizable(expr, out_dtype, in_dtypes, compute_dtype) else 0
     ct_np = templates.compute_np(compute_dtype)
-    return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}",
-                 _source(expr, out_dtype, in_dtypes, name, compute_dtype, True))
+    stream_src = _source(expr, out_dtype, in_dtypes, name, compute_dtype, True) if vw else src
+    return _Plan(src, vw, ct_np.type, f"{name}_{out_dtype.suffix}", stream_src)
 
 
 def vec_split(n: int, offsets, vw: int) -> tuple:
