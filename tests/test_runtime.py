@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -170,6 +171,35 @@ def test_out_of_memory_retries_then_names_bytes(ctx, monkeypatch):
     with pytest.raises(MXNetError, match=r"out of device memory on .*asked 4000000 bytes"):
         mx.nd.empty((1000, 1000), ctx=ctx)
     assert len(calls) == 2 and pool.pooled == 0
+
+
+def test_a_buffer_collected_while_its_pool_is_locked_is_filed_later(ctx):
+    """The garbage collector can run a Buffer's finalizer inside Pool.allocate, on the same
+    thread, with the pool's lock held (an xdist run on NVIDIA hung so). Here that moment is
+    made on a private pool, on a thread that cannot hang the suite."""
+    from clnet.runtime.memory import Pool
+    pool = Pool(get_device(ctx))
+    buf, size = pool.allocate(1000)
+
+    class Cycle:  # garbage only the collector frees, as an NDArray in a reference cycle
+        pass
+    owner = Cycle()
+    owner.me = owner
+    weakref.finalize(owner, pool.free, buf, size, [])
+    del owner
+
+    def collect_inside_the_lock():
+        with pool._lock:
+            gc.collect()
+    thread = threading.Thread(target=collect_inside_the_lock, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "Pool.free waited for the lock its own thread held"
+    assert (pool.in_use, pool.pooled) == (size, 0)  # given back, not filed yet
+    pool.settle()
+    assert (pool.in_use, pool.pooled) == (0, size)
+    again, _ = pool.allocate(1000)
+    assert again is buf and (pool.in_use, pool.pooled) == (size, 0)
 
 
 def test_unsupported_dtype_error(ctx):

@@ -129,6 +129,7 @@ class Device:
                              f"use float32 on this device")
 
     def memory_info(self) -> dict:
+        self.pool.settle()
         return {"in_use": self.pool.in_use, "pooled": self.pool.pooled, "peak": self.pool.peak,
                 "allocations": self.pool.allocations, "total": self.global_mem_size}
 

@@ -12,6 +12,7 @@ import atexit
 import mmap
 import threading
 import weakref
+from collections import deque
 
 import numpy as np
 
@@ -80,6 +81,7 @@ class Pool:
         self.device = device
         self._free: dict[int, list] = {}
         self._deferred: list = []  # (cl buffer, size, events of other queues)
+        self._returned: deque = deque()  # (cl buffer, size, events) given back, not yet filed
         self._lock = threading.Lock()
         self.in_use = 0
         self.pooled = 0
@@ -89,9 +91,10 @@ class Pool:
     def allocate(self, nbytes: int):
         import pyopencl as cl
         size = size_class(nbytes)
-        if self._deferred:
-            self._reclaim(cl)
         with self._lock:
+            self._file_returned()
+            if self._deferred:
+                self._reclaim(cl)
             free = self._free.get(size)
             if free:
                 buf = free.pop()
@@ -134,34 +137,54 @@ class Pool:
                 and env_int("CLNET_HUGE_PAGES", 1) != 0)
 
     def free(self, buf, size: int, pending=()):
-        """Take back a buffer. One that commands of other devices' queues still write (a
-        copy into it: `pending`) is reused only once they have finished: work queued on this
-        device would not wait for them."""
+        """Take back a buffer (a Buffer's finalizer calls this).
+
+        The garbage collector can run that finalizer in the middle of `allocate` on this very
+        thread, with the lock held: so `free` never waits for the lock. The buffer joins a
+        queue, filed now if the lock is free, else by whoever holds it next."""
+        self._returned.append((buf, size, list(pending)))
+        if self._lock.acquire(blocking=False):
+            try:
+                self._file_returned()
+            finally:
+                self._lock.release()
+
+    def settle(self):
+        """File the buffers given back while the lock was held, so the statistics are whole."""
         with self._lock:
+            self._file_returned()
+
+    def _file_returned(self):
+        """With the lock held: move returned buffers to the free lists, or, where commands of
+        other devices' queues still write them (a copy into them), to the deferred list: work
+        queued on this device would not wait for those commands."""
+        while self._returned:
+            buf, size, pending = self._returned.popleft()
             self.in_use -= size
             if pending:
-                self._deferred.append((buf, size, list(pending)))
-                return
-            self._free.setdefault(size, []).append(buf)
-            self.pooled += size
+                self._deferred.append((buf, size, pending))
+            else:
+                self._free.setdefault(size, []).append(buf)
+                self.pooled += size
 
     def _reclaim(self, cl):
-        """Move deferred buffers whose pending commands have finished to the free lists."""
-        with self._lock:
-            still = []
-            for buf, size, events in self._deferred:
-                if all(e.command_execution_status <= cl.command_execution_status.COMPLETE
-                       for e in events):  # COMPLETE is 0; an error status is negative
-                    self._free.setdefault(size, []).append(buf)
-                    self.pooled += size
-                else:
-                    still.append((buf, size, events))
-            self._deferred = still
+        """With the lock held: move deferred buffers whose pending commands have finished to
+        the free lists."""
+        still = []
+        for buf, size, events in self._deferred:
+            if all(e.command_execution_status <= cl.command_execution_status.COMPLETE
+                   for e in events):  # COMPLETE is 0; an error status is negative
+                self._free.setdefault(size, []).append(buf)
+                self.pooled += size
+            else:
+                still.append((buf, size, events))
+        self._deferred = still
 
     def release_all(self):
         """Release the pooled buffers. The driver's release waits for the commands still
         using a buffer, but freeing its host memory (huge_pages) would not: finish first."""
         with self._lock:
+            self._file_returned()
             bufs = [b for lst in self._free.values() for b in lst]
             self._free.clear()
             self.pooled = 0
