@@ -43,6 +43,14 @@ def test_expression_is_one_launch(ctx, dtype):
         assert launches == (1 if n > 1 else 0)
         want = (a[1:].astype(np.float64) * 2.5 - b[:-1]) / 4 + 1
         assert_almost_equal(got, want.astype(dtype), *TOL[dtype])
+        # a lone op reading one array twice (one leaf, two operands) runs its own kernel
+        got, launches = _launched(ctx, lambda: x[1:] * x[1:])
+        assert launches == (1 if n > 1 else 0)
+        assert_almost_equal(got, a[1:] * a[1:], *TOL[dtype])
+    s = mx.nd.array(np.array(1.5, dtype), dtype=dtype)  # 0-d operands are held too
+    got, launches = _launched(ctx, lambda: s * s + s)
+    assert launches == 1 and got.shape == ()
+    assert_almost_equal(got, np.array(3.75, dtype), *TOL[dtype])
 
 
 def test_held_work_runs_before_other_uses_of_the_device(ctx):

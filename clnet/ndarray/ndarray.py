@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .. import autograd
 from ..base import MXNetError, prod
 from ..context import Context, current_context
 from ..dtype import as_dtype, result_dtype
@@ -202,7 +203,6 @@ class NDArray:
         return NDArray(self._buf, self._offset, self._shape, self._dt, self._ctx)
 
     def backward(self, out_grad=None, retain_graph=False, train_mode=True):
-        from .. import autograd
         autograd.backward([self], None if out_grad is None else [out_grad],
                           retain_graph=retain_graph, train_mode=train_mode)
 
@@ -402,7 +402,6 @@ def invoke(name, inputs, kwargs, out=None):
                 _CALLS.clear()
             _CALLS[key] = call
     _, params, shapes, out_dts, ctx, device = call
-    from .. import autograd
     recording = autograd.needs_record(inputs)
     if out is None and op.view is not None:
         result = op.view(params, inputs)

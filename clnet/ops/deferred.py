@@ -53,17 +53,19 @@ class _Chain:
         self.steps, self.leaves = steps, leaves
         self.out = weakref.ref(out_buf)
         self.offset, self.shape, self.dt = offset, shape, dt
-        self.single = single  # (expr, name, input views, scalars, compute dtype) of 1 step
+        self.single = single  # (expr, name, scalars, compute dtype) of a chain of 1 step
         self.sealed = False
 
     def launch(self, device):
         buf = self.out()
         if buf is None:
             return
-        if len(self.steps) == 1:
-            expr, name, views, scalars, compute = self.single
-            out = mapping.View(buf, self.offset, self.shape,
-                               mapping.contiguous_strides(self.shape), self.dt)
+        if len(self.steps) == 1:  # the op's own kernel, over views of its dense operands
+            expr, name, scalars, compute = self.single
+            strides = mapping.contiguous_strides(self.shape)
+            out = mapping.View(buf, self.offset, self.shape, strides, self.dt)
+            views = [mapping.View(x._buf, x._offset, self.shape, strides, self.dt)
+                     for x in (self.leaves[k] for _, k in self.steps[0].operands)]
             mapping.run(device, expr, name, out, views, scalars, compute_dtype=compute)
             return
         out = _Array(buf, self.offset, prod(self.shape), self.dt, device)
@@ -107,16 +109,18 @@ class Waiting:
             finally:
                 self.busy = False
 
-    def hold(self, expr, name, out, views, scalars, compute, n_scalars) -> bool:
-        """Hold back `out = expr(views)` as a chain, copying in the waiting chains that
-        produce its inputs; False when it cannot wait (the caller launches it). The first
-        `n_scalars` of `scalars` are the op's (the fused kernel takes only those)."""
+    def hold(self, expr, name, out, inputs, scalars, n_scalars) -> bool:
+        """Hold back `out = expr(inputs)` as a chain, copying in the waiting chains that
+        produce its inputs; False when it cannot wait (the caller launches it). `out` is
+        (buffer, offset, shape, dtype), each input (buffer, offset) of that shape and dtype;
+        the first `n_scalars` of `scalars` are the op's (the fused kernel takes only those)."""
+        out_buf, out_offset, shape, dt = out
         steps, leaves, refs = [], [], []
         with self.lock:
-            for v in views:
-                src = self.latest.get(id(v.buffer))
-                if (src is not None and not src.sealed and src.offset == v.offset
-                        and src.shape == v.shape and src.out() is v.buffer
+            for buf, offset in inputs:
+                src = self.latest.get(id(buf))
+                if (src is not None and not src.sealed and src.offset == offset
+                        and src.shape == shape and src.out() is buf
                         and len(steps) + len(src.steps) < MAX_STEPS):
                     base, index = len(steps), [_leaf(leaves, x) for x in src.leaves]
                     steps += [st._replace(operands=tuple(
@@ -124,23 +128,21 @@ class Waiting:
                         for kind, k in st.operands)) for st in src.steps]
                     refs.append(("v", len(steps) - 1))
                 else:
-                    refs.append(("in", _leaf(leaves, _Array(v.buffer, v.offset, 0, v.dtype,
-                                                            None))))
+                    refs.append(("in", _leaf(leaves, _Array(buf, offset, 0, dt, None))))
             if len(leaves) > MAX_INPUTS or len(self.chains) >= MAX_WAITING:
                 return False
             steps.append(fusion.Step(expr, tuple(refs), tuple(scalars[:n_scalars])))
-            # a lone step keeps the op's own launch (its views are the leaves); a fused one
-            # must not hold the inputs it copied in, so their chains can be dropped
-            single = (expr, name, list(views), scalars, compute) if len(steps) == 1 else None
-            chain = _Chain(steps, leaves, out.buffer, out.offset, tuple(out.shape), out.dtype,
-                           single)
-            for other in self.readers.get(id(out.buffer), ()):
+            # a lone step keeps the op's own launch (its leaves are its operands); a fused
+            # one must not hold the inputs it copied in, so their chains can be dropped
+            single = (expr, name, scalars, dt) if len(steps) == 1 else None
+            chain = _Chain(steps, leaves, out_buf, out_offset, shape, dt, single)
+            for other in self.readers.get(id(out_buf), ()):
                 other.sealed = True  # they must not see the value written here
             # an op writing one of its own inputs (x *= 2) runs before any later chain, which
             # would then read the new value where the copied steps expect the old one
-            chain.sealed = any(x._buf is out.buffer for x in leaves)
+            chain.sealed = any(x._buf is out_buf for x in leaves)
             self.chains.append(chain)
-            self.latest[id(out.buffer)] = chain
+            self.latest[id(out_buf)] = chain
             for x in leaves:  # the leaves are held by the chain: their ids stay theirs
                 self.readers.setdefault(id(x._buf), []).append(chain)
         return True
@@ -154,22 +156,27 @@ def _leaf(leaves: list, x: _Array) -> int:
     return len(leaves) - 1
 
 
-def hold(device, expr: str, name: str, out, views, scalars, compute, n_scalars) -> bool:
-    """Hold back an elementwise op (mapping.run's arguments, and how many of the scalars the
-    op has) when it can wait: dense views of out's shape, float32 or float64 throughout;
-    False when the caller must launch it."""
+_FLOAT = {"float32": True, "float64": True}  # the dtypes chains compute in
+
+
+def hold(expr: str, name: str, out, inputs, scalars, n_scalars) -> bool:
+    """Hold back an elementwise op `out = expr(inputs, scalars)` when it can wait: inputs of
+    out's shape and dtype (NDArrays are dense), float32 or float64; False when the caller
+    must launch it. The first `n_scalars` of `scalars` are the op's."""
+    dt, shape = out._dt, out._shape
+    if not _FLOAT.get(dt.name) or not 0 < len(inputs) <= 3 or 0 in shape:
+        return False
+    for x in inputs:
+        if x._dt is not dt or x._shape != shape:
+            return False
+    return _hold(out.device, expr, name, (out._buf, out._offset, shape, dt),
+                 [(x._buf, x._offset) for x in inputs], scalars, n_scalars)
+
+
+def _hold(device, expr, name, out, inputs, scalars, n_scalars) -> bool:
     if not enabled():
         return False
-    dt = out.dtype
-    if dt.name not in ("float32", "float64") or compute is not dt or not 0 < len(views) <= 3:
-        return False
-    strides = mapping.contiguous_strides(out.shape)
-    if tuple(out.strides) != strides or prod(out.shape) == 0:
-        return False
-    for v in views:
-        if v.dtype is not dt or tuple(v.shape) != tuple(out.shape) or tuple(v.strides) != strides:
-            return False
     waiting = device.deferred
     if waiting is None:
         waiting = device.deferred = Waiting(device)
-    return waiting.hold(expr, name, out, views, scalars, compute, n_scalars)
+    return waiting.hold(expr, name, out, inputs, scalars, n_scalars)

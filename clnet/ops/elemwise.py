@@ -38,15 +38,16 @@ def ew_forward(op: OpDef):
     scalar_names = op.extra.get("scalars", ())
 
     def forward(params, inputs, outputs):
+        scalars = [params[n] for n in scalar_names] + [0] * (2 - len(scalar_names))
+        # float operands of the output's shape and dtype compute in it, with op.expr
+        if deferred.hold(op.expr, op.name, outputs[0], inputs, scalars, len(scalar_names)):
+            return  # waits to be fused with the ops that read it (see ops.deferred)
         out, ins = _views_for(outputs, inputs, op.name == "where")
         compute = result_dtype(*[x.dtype for x in ins]) if ins else out.dtype
         if op.extra.get("compute_in_output"):
             compute = out.dtype
-        scalars = [params[n] for n in scalar_names] + [0] * (2 - len(scalar_names))
-        device, expr = outputs[0].device, _expr_for(op, compute)
-        if deferred.hold(device, expr, op.name, out, ins, scalars, compute, len(scalar_names)):
-            return  # waits to be fused with the ops that read it (see ops.deferred)
-        mapping.run(device, expr, op.name, out, ins, scalars, compute_dtype=compute)
+        mapping.run(outputs[0].device, _expr_for(op, compute), op.name, out, ins, scalars,
+                    compute_dtype=compute)
     return forward
 
 
