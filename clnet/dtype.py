@@ -14,7 +14,9 @@ from .base import MXNetError
 __all__ = ["DTypeInfo", "DTYPES", "as_dtype", "info", "default_dtype", "result_dtype"]
 
 
-@dataclass(frozen=True)
+# NOTE: one instance per dtype (DTYPES), compared and hashed by identity: every imperative
+# op hashes its inputs' dtypes in keys, and a field-wise dataclass hash cost ~1 us each.
+@dataclass(frozen=True, eq=False)
 class DTypeInfo:
     name: str
     np: np.dtype
@@ -23,6 +25,9 @@ class DTypeInfo:
     extension: str | None
     is_float: bool
     mx_flag: int  # MXNet's type_flag, used by the .params format and infer_type
+
+    def __reduce__(self):  # copies and pickles are the one instance of the dtype
+        return as_dtype, (self.name,)
 
 
 def _row(name, ctype, suffix, ext, is_float, flag):
