@@ -1,6 +1,7 @@
 """NDArray creation, conversion, copies, save/load and the generated namespace."""
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 
@@ -72,6 +73,9 @@ def test_conversions(ctx):
     assert float(mx.nd.array([2.0])) == 2.0 and int(mx.nd.array([3.0])) == 3
     y = pickle.loads(pickle.dumps(x))
     assert np.array_equal(y.asnumpy(), x.asnumpy())
+    # dtypes compare by identity: an unpickled or copied array keeps the one instance
+    assert y._dt is x._dt and copy.deepcopy(x._dt) is x._dt
+    assert (x + y).dtype == np.float32 and np.array_equal((x + y).asnumpy(), [[3.0, -5.0]])
     x.wait_to_read()
     mx.nd.waitall()
 
