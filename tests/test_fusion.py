@@ -134,8 +134,11 @@ def test_streaming_stores_give_the_same_results(ctx, dtype, monkeypatch):
         pytest.skip(f"{ctx} has no {dtype}")
     from clnet.ops import mapping
     dev = get_device(ctx)
-    assert mapping.stream(dev, dev.cache_size + 1) == (dev.kind == "cpu")
-    assert not mapping.stream(dev, dev.cache_size)
+    limit = max(dev.cache_size, mapping.STREAM_FLOOR)
+    assert mapping.stream(dev, limit + 1) == (dev.kind == "cpu")
+    assert not mapping.stream(dev, limit)
+    l2 = type("Device", (), {"kind": "cpu", "cache_size": 1 << 20})()  # a driver saying L2
+    assert not mapping.stream(l2, 8 << 20) and mapping.stream(l2, 32 << 20)
     monkeypatch.setattr(mapping, "stream", lambda device, nbytes: True)
     for name in ("tanh(a*b+a)", "five ops, scalars", "three inputs, clip"):
         for n in (1, 9, 1000):

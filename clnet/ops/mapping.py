@@ -116,10 +116,15 @@ def prelude(ctype: str) -> str:
     return templates.load("stream") + (templates.load("fastmath") if ctype == "float" else "")
 
 
+# Some CPU drivers report a core's L2 as the global memory cache: streaming from there on
+# would send to DRAM results the next kernel could read from L3.
+STREAM_FLOOR = 16 << 20  # bytes
+
+
 def stream(device, nbytes: int) -> bool:
     """Whether a vector kernel moving `nbytes` (inputs and output) stores streaming
-    (kernels/stream.cl): on CPUs, when they exceed the last-level cache."""
-    return device.kind == "cpu" and nbytes > device.cache_size
+    (kernels/stream.cl): on CPUs, when they exceed the last-level cache (and STREAM_FLOOR)."""
+    return device.kind == "cpu" and nbytes > max(device.cache_size, STREAM_FLOOR)
 
 
 def source(expr: str, out_dtype, in_dtypes, name: str, compute_dtype=None) -> str:
