@@ -135,3 +135,34 @@ def test_output_form_gradients_run_from_the_output(ctx, name):
                            dtype=np.float64)
     check_numeric_gradient(mx.sym.sum(sym.gradient(["x"])[0]), {"x": x}, numeric_eps=1e-6,
                            rtol=1e-5, atol=1e-8, dtype=np.float64)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64", "int32"))
+def test_step_derivatives_at_the_edges(ctx, dtype):
+    """The derivatives holding a step (relu, maximum, minimum: kernels/heaviside.cl) are 0 at
+    0, at -0 and at NaN, 1 above 0, on vector-kernel sizes and offsets as on scalars."""
+    from clnet.ops.elemwise_grad import backward_op
+    from conftest import supported_dtypes
+    if dtype not in supported_dtypes(ctx, (dtype,)):
+        pytest.skip(f"{ctx} has no {dtype}")
+    if dtype == "int32":
+        edges = np.array([0, 1, -1, 7, -7, 1000, -1000])
+    else:
+        tiny = np.finfo(dtype).tiny
+        edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, tiny, -tiny, tiny / 4, 0.5,
+                          -0.5, 1.0, 3.0, np.finfo(dtype).max, -np.finfo(dtype).max])
+    for n in (len(edges), 1003):  # one scalar launch; vectors with a scalar head and tail
+        x = np.resize(edges, n).astype(dtype)
+        y = np.resize(edges[::-1], n).astype(dtype)
+        g = np.random.randint(1, 5, n).astype(dtype)
+        cx, cy, cg = (mx.nd.array(a, ctx=ctx, dtype=dtype) for a in (x, y, g))
+        for sl in (slice(None), slice(1, None)):  # vector-aligned and not
+            with np.errstate(invalid="ignore", over="ignore"):
+                cases = [("relu", [cx[sl]], g[sl] * (x[sl] > 0)),
+                         ("broadcast_maximum", [cx[sl], cy[sl]],
+                          g[sl] * (x[sl].astype(np.float64) - y[sl] > 0)),
+                         ("broadcast_minimum", [cx[sl], cy[sl]],
+                          g[sl] * (y[sl].astype(np.float64) - x[sl] > 0))]
+            for name, ins, want in cases:
+                got = mx.nd.invoke(backward_op(name, 0), ins + [cg[sl]], {}).asnumpy()
+                np.testing.assert_array_equal(got, want.astype(dtype), err_msg=f"{name} n={n}")

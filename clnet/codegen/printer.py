@@ -2,10 +2,11 @@
 
 Expressions use the symbols x, y, z, w (inputs) and s, t (scalar arguments). Literals are cast to
 the compute type `CT` (`(CT)1`), OpenCL's overloaded builtins keep their names (`exp`, not
-`expf`), `Heaviside` and relations become comparisons and `Piecewise` a ternary. sympy is
-imported lazily: it costs ~0.3-0.7 s and only kernel generation needs it. Printed forms and
-derivatives are also kept on disk next to the kernel binaries (`expressions-*.json`), so a
-process whose kernels are all cached never imports sympy.
+`expf`), `Heaviside` the HEAVISIDE macro (kernels/heaviside.cl), relations comparisons and
+`Piecewise` a ternary. sympy is imported lazily: it costs ~0.3-0.7 s and only kernel
+generation needs it. Printed forms and derivatives are also kept on disk next to the kernel
+binaries (`expressions-*.json`), so a process whose kernels are all cached never imports
+sympy.
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def _printer_class():
             return f"(({self.ctype})0)"
 
         def _print_Heaviside(self, expr):
-            return f"(({self.ctype})({self._print(expr.args[0])} > (({self.ctype})0)))"
+            # kernels/heaviside.cl: 1 where the argument is > 0, on scalars and vectors alike
+            return f"HEAVISIDE({self._print(expr.args[0])})"
 
         def _print_Relational(self, expr):
             op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]

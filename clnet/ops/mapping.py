@@ -111,9 +111,12 @@ def vectorizable(expr: str, out_dtype, in_dtypes, compute_dtype) -> bool:
 
 def prelude(ctype: str) -> str:
     """Source prepended to elementwise programs computing in `ctype`: the streaming stores of
-    kernels/stream.cl, then for float the faster math of kernels/fastmath.cl (tanh, sin, cos,
-    pow)."""
-    return templates.load("stream") + (templates.load("fastmath") if ctype == "float" else "")
+    kernels/stream.cl, the HEAVISIDE macro of kernels/heaviside.cl, then for float the faster
+    math of kernels/fastmath.cl (tanh, sin, cos, pow)."""
+    floating = ctype in ("float", "double", "half")
+    return (templates.load("stream") + ("#define HV_FLOAT 1\n" if floating else "")
+            + templates.load("heaviside")
+            + (templates.load("fastmath") if ctype == "float" else ""))
 
 
 # Some CPU drivers report a core's L2 as the global memory cache: streaming from there on
