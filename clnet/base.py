@@ -29,14 +29,29 @@ _ENV_DATA = getattr(os.environ, "_data", None) if os.name == "posix" else None
 _ENV_KEYS: dict = {}
 
 
-def _env_get(name: str, default: str) -> str:
-    if not isinstance(_ENV_DATA, dict):
-        return os.environ.get(name, default)
+def _env_key(name: str) -> bytes:
     key = _ENV_KEYS.get(name)
     if key is None:
         key = _ENV_KEYS[name] = os.fsencode(name)
-    value = _ENV_DATA.get(key)
+    return key
+
+
+def _env_get(name: str, default: str) -> str:
+    if not isinstance(_ENV_DATA, dict):
+        return os.environ.get(name, default)
+    value = _ENV_DATA.get(_env_key(name))
     return default if value is None else os.fsdecode(value)
+
+
+def env_unset(names) -> bool:
+    """Whether none of the environment variables `names` is set: the fast test for flags
+    read on every op, which are almost always unset."""
+    if not isinstance(_ENV_DATA, dict):
+        return not any(n in os.environ for n in names)
+    for name in names:  # a loop: a generator costs as much as the lookups
+        if _env_key(name) in _ENV_DATA:
+            return False
+    return True
 
 
 def env_int(name: str, default: int = 0) -> int:

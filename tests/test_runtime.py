@@ -305,7 +305,7 @@ def test_device_listing_and_identity(ctx):
 
 
 def test_environment_flags_are_read_when_used(monkeypatch):
-    from clnet.base import env_int, env_str
+    from clnet.base import env_int, env_str, env_unset
     monkeypatch.delenv("CLNET_TEST_FLAG", raising=False)
     assert env_int("CLNET_TEST_FLAG", 7) == 7 and env_str("CLNET_TEST_FLAG", "x") == "x"
     monkeypatch.setenv("CLNET_TEST_FLAG", "3")
@@ -318,3 +318,7 @@ def test_environment_flags_are_read_when_used(monkeypatch):
         env_int("CLNET_TEST_FLAG")
     os.environ.pop("CLNET_TEST_FLAG")
     assert env_int("CLNET_TEST_FLAG", 5) == 5
+    assert env_unset(["CLNET_TEST_FLAG"])
+    os.environ["CLNET_TEST_FLAG"] = ""  # set, though empty
+    assert not env_unset(["CLNET_TEST_FLAG", "CLNET_OTHER_TEST_FLAG"])
+    os.environ.pop("CLNET_TEST_FLAG")

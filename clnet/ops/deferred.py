@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 
-from ..base import debug_level, env_int, prod, sync_mode
+from ..base import debug_level, env_int, env_unset, prod, sync_mode
 from ..codegen import fusion
 from ..runtime import replay
 from . import mapping
@@ -31,9 +31,14 @@ MAX_INPUTS = 8    # leaf inputs of one chain (kernel arguments)
 MAX_WAITING = 32  # chains waiting on one device before they are launched
 
 
+_FLAGS = ("CLNET_DEFER", "CLNET_DEBUG", "CLNET_SYNC", "MXNET_ENGINE_TYPE")  # read per op
+
+
 def enabled() -> bool:
-    return (env_int("CLNET_DEFER", 1) != 0 and replay.active() is None
-            and not debug_level() and not sync_mode())
+    if replay.active() is not None:
+        return False
+    return env_unset(_FLAGS) or (env_int("CLNET_DEFER", 1) != 0 and not debug_level()
+                                 and not sync_mode())
 
 
 class _Array:

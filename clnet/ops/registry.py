@@ -196,12 +196,14 @@ def alias(name: str, *aliases: str):
 
 
 def get(name: str) -> OpDef:
-    from . import load_all
-    load_all()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise MXNetError(f"operator {name!r} is not registered") from None
+    op = _REGISTRY.get(name)
+    if op is None:  # its family may not be imported yet
+        from . import load_all
+        load_all()
+        op = _REGISTRY.get(name)
+        if op is None:
+            raise MXNetError(f"operator {name!r} is not registered")
+    return op
 
 
 def all_ops() -> dict:
