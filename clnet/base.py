@@ -84,3 +84,12 @@ def sync_mode() -> bool:
     """CLNET_SYNC=1 (or MXNET_ENGINE_TYPE=NaiveEngine) runs each op to completion, so an
     asynchronous device error is raised by the op that caused it."""
     return env_int("CLNET_SYNC", 0) != 0 or env_str("MXNET_ENGINE_TYPE") == "NaiveEngine"
+
+
+_MODE_FLAGS = ("CLNET_DEBUG", "CLNET_SYNC", "MXNET_ENGINE_TYPE")
+
+
+def plain_mode() -> bool:
+    """Neither debug nor sync mode (read at every launch: mostly a test that the flags are
+    unset)."""
+    return env_unset(_MODE_FLAGS) or (not debug_level() and not sync_mode())

@@ -8,7 +8,7 @@ running the plans is `executor`'s.
 """
 from __future__ import annotations
 
-from .base import debug_level, prod, sync_mode
+from .base import plain_mode, prod
 from .symbol.graph import Node
 
 
@@ -198,7 +198,7 @@ class Plan:
         """Run the steps; `key` names the mode the launches depend on (the training flag of
         the forward whose saved state a backward reads)."""
         from .runtime import replay
-        if debug_level() or sync_mode():
+        if not plain_mode():
             for step in self.steps:
                 step()
             return

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 
-from ..base import debug_level, env_int, env_unset, prod, sync_mode
+from ..base import env_int, plain_mode, prod
 from ..codegen import fusion
 from ..runtime import replay
 from . import mapping
@@ -31,14 +31,8 @@ MAX_INPUTS = 8    # leaf inputs of one chain (kernel arguments)
 MAX_WAITING = 32  # chains waiting on one device before they are launched
 
 
-_FLAGS = ("CLNET_DEFER", "CLNET_DEBUG", "CLNET_SYNC", "MXNET_ENGINE_TYPE")  # read per op
-
-
 def enabled() -> bool:
-    if replay.active() is not None:
-        return False
-    return env_unset(_FLAGS) or (env_int("CLNET_DEFER", 1) != 0 and not debug_level()
-                                 and not sync_mode())
+    return replay.active() is None and plain_mode() and env_int("CLNET_DEFER", 1) != 0
 
 
 class _Array:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ..base import MXNetError, debug_level, env_str, sync_mode
+from ..base import MXNetError, debug_level, env_str, plain_mode, sync_mode
 from ..context import Context
 from . import discovery, replay
 from .memory import Pool
@@ -226,10 +226,11 @@ class Device:
         rec = replay.active()
         if rec is not None:
             rec.add(self, knl, gsize, lsize, args, buffers)
-        if debug_level() >= 1:
-            self._trace(knl, gsize, lsize, evt)
-        elif sync_mode():
-            self.sync(knl.function_name)
+        if not plain_mode():
+            if debug_level() >= 1:
+                self._trace(knl, gsize, lsize, evt)
+            elif sync_mode():
+                self.sync(knl.function_name)
         return evt
 
     def set_arg_types(self, knl, types):
