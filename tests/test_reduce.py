@@ -391,3 +391,30 @@ def test_every_dtype_program_builds(ctx):
     for name in supported_dtypes(ctx, ALL):
         dt = DTYPES[name]
         dev.kernel(red.source(dt), f"reduce_sum_{dt.suffix}")
+
+
+def test_each_part_is_a_program_of_its_own_kernels(ctx):
+    """A reduction builds only its family of kernels (reduce.PARTS): a program per part."""
+    from clnet.dtype import DTYPES
+    from clnet.runtime import get_device
+    dev = get_device(ctx)
+    group = red.GROUP_ROWS[dev.kind]
+    for name in ("float32", "int32"):
+        dt = DTYPES[name]
+        for part in red.PARTS:
+            kernels = {k.function_name for k in dev.program(red.source(dt, group, part))
+                       .all_kernels()}
+            if part == "arg":
+                want = {f"{k}arg{op}_{dt.suffix}" for k in ("reduce_", "combine_")
+                        for op in ("max", "min")}
+            elif part == "softmax":
+                want = {f"softmax_{dt.suffix}"} if dt.is_float else set()
+            elif not dt.is_float and part in ("nansum", "nanprod", "l1", "l2"):
+                want = set()  # float-only ops (integers reduce nansum as sum)
+            else:
+                want = {f"reduce_{part}_{dt.suffix}", f"reduce_cols8_{part}_{dt.suffix}"}
+                want |= {f"reduce_group_{part}_{dt.suffix}"} if group else set()
+            assert kernels == want, (name, part)
+    x = mx.nd.array(np.arange(12, dtype=np.float32).reshape(3, 4), ctx=ctx)
+    np.testing.assert_array_equal(mx.nd.sum(x, axis=1).asnumpy(), [6, 22, 38])
+    np.testing.assert_array_equal(mx.nd.argmax(x, axis=0).asnumpy(), [2, 2, 2, 2])

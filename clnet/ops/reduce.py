@@ -55,16 +55,22 @@ def _limits(dt: DTypeInfo) -> tuple:
     return low, f"{info.max}L"
 
 
+# The kernel families of kernels/reduce.cl, each built as a program of its own when used.
+PARTS = ("sum", "prod", "max", "min", "nansum", "nanprod", "l1", "l2", "arg", "softmax")
+
+
 @functools.lru_cache(maxsize=None)
-def source(dt: DTypeInfo, group_rows: bool = False) -> str:
-    """The reduce program of dtype `dt` (every kernel of kernels/reduce.cl, the work-group
-    row kernels only with `group_rows`); memoised, as every launch asks for it."""
+def source(dt: DTypeInfo, group_rows: bool = False, part: str = "all") -> str:
+    """The reduce program of dtype `dt` holding one family of kernels/reduce.cl (`part`, of
+    PARTS; "all": every one), the work-group row kernels only with `group_rows`; memoised,
+    as every launch asks for it."""
     at = templates.compute_ctype(dt)
     low, high = _limits(dt)
     defines = {"T": dt.ctype, "T8": f"{dt.ctype}8", "AT": at, "AT8": f"{at}8",
                "SUFFIX": dt.suffix, "T_LOWEST": low, "T_HIGHEST": high,
                "IS_FLOAT": int(dt.is_float), "WIDEN": int(at != dt.ctype),
                "GROUP_ROWS": int(group_rows), "GROUP": GROUP}
+    defines.update((f"PART_{p.upper()}", int(part in (p, "all"))) for p in PARTS)
     return templates.render("reduce", defines, (dt,))
 
 
@@ -149,6 +155,7 @@ def _rows_of(x, lay: Layout):
 _L, _I = np.int64, np.int32
 # Scalar argument types per kernel family (None: a buffer). NOTE: pyopencl's untyped
 # set_args costs ~60 us for these kernels on pocl, typed ~1 us.
+_FAMILY_PARTS = {"reduce_arg": "arg", "combine_arg": "arg", "softmax": "softmax"}
 _ARG_TYPES = {
     "reduce": (None, _L, None, _L, None, _L, _L, _L, _L, _L, _I, _L),
     "combine": (None, _L, _L, _L, None, _L, _I, _L),
@@ -159,9 +166,10 @@ _ARG_TYPES = {
 
 
 def _kernel(device, dt: DTypeInfo, family: str, name: str):
-    """Kernel `<name>_<suffix>` of dt's program, with the scalar argument types of its
-    family set once (the Device caches the object)."""
-    knl = device.kernel(source(dt, GROUP_ROWS[device.kind]), f"{name}_{dt.suffix}")
+    """Kernel `<name>_<suffix>` of dt's program of its part, with the scalar argument types
+    of its family set once (the Device caches the object)."""
+    part = _FAMILY_PARTS.get(family) or name.rsplit("_", 1)[1]  # reduce_cols8_sum: sum
+    knl = device.kernel(source(dt, GROUP_ROWS[device.kind], part), f"{name}_{dt.suffix}")
     if knl not in device.arg_types:
         device.set_arg_types(knl, [_acc_dtype(dt) if t == "acc" else t
                                    for t in _ARG_TYPES[family]])
