@@ -322,3 +322,46 @@ def test_environment_flags_are_read_when_used(monkeypatch):
     os.environ["CLNET_TEST_FLAG"] = ""  # set, though empty
     assert not env_unset(["CLNET_TEST_FLAG", "CLNET_OTHER_TEST_FLAG"])
     os.environ.pop("CLNET_TEST_FLAG")
+
+
+def test_a_kernel_is_built_alone_from_its_template(ctx, monkeypatch, tmp_path):
+    """With binaries stored, Device.kernel builds a program of the one kernel asked for
+    (templates.single_kernel): pocl compiles every kernel of a program whose binary is
+    stored. The others are cut out, declarations and bodies; the kernel still computes
+    right."""
+    monkeypatch.setenv("CLNET_DISK_CACHE", "1")
+    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path / "kernels"))
+    from clnet.codegen import templates
+    from clnet.dtype import DTYPES
+    from clnet.ops import mapping
+    from clnet.optimizer import optimizer
+    f32 = DTYPES["float32"]
+    src = mapping.source("x*y + s", f32, (f32, f32), "probe_single")
+    cut = templates.single_kernel(src, "ew_vec_probe_single_f32")
+    assert cut.count("__kernel") == 1 and "ew_rest" in cut  # its helper stays
+    assert templates.single_kernel(src, "no_such_kernel") is src
+    opt_src = optimizer._program(f32)[0]
+    for name in ("opt_sgd_f32", "opt_sgd_mom_f32", "opt_adam_f32"):  # prefixes of each other
+        cut = templates.single_kernel(opt_src, name)
+        assert cut.count("__kernel") == 1 and f"KN({name[:-4]})(" in cut, name
+    dev = get_device(ctx)
+    before = set(dev._kernels)  # kernels earlier tests built whole, without the disk cache
+    knl = dev.kernel(src, "ew_vec_probe_single_f32")
+    assert [k.function_name for k in knl.program.all_kernels()] == ["ew_vec_probe_single_f32"]
+    a = mx.nd.array(np.arange(20, dtype=np.float32), ctx=ctx)
+    with mx.Context(ctx):
+        got = mx.nd.invoke("broadcast_mul", [a, a], {}) + 1  # ew_vec of its own program
+    np.testing.assert_allclose(got.asnumpy(), np.arange(20) ** 2 + 1)
+    # kernels with local memory (norm) and several kernels per op (gemm) build alone too
+    x = np.random.uniform(-1, 1, (4, 6, 3, 3)).astype(np.float32)
+    with mx.autograd.train_mode():  # batch statistics: bn_forward's work-group reduction
+        y = mx.nd.BatchNorm(mx.nd.array(x, ctx=ctx),
+                            *(mx.nd.ones((6,), ctx=ctx) for _ in range(2)),
+                            mx.nd.zeros((6,), ctx=ctx), mx.nd.ones((6,), ctx=ctx),
+                            fix_gamma=False)
+    mean, var = x.mean((0, 2, 3), keepdims=True), x.var((0, 2, 3), keepdims=True)
+    assert_almost_equal(y, (x - mean) / np.sqrt(var + 1e-3) + 1, rtol=1e-4, atol=1e-4)
+    for key in set(dev._kernels) - before:  # what this test built, cut to one kernel
+        source, _, name = key
+        made_by_macro = "__kernel __attribute__" in source or "REDUCE_KERNELS" in source
+        assert len(dev._kernels[key].program.all_kernels()) == 1 or made_by_macro, name
