@@ -62,9 +62,10 @@ def single_kernel(source: str, name: str) -> str:
             score = len(literal) if literal == name else -1
         else:
             score = len(base) if name.startswith(base + "_") else -1
-        end = _body_end(source, source.index("{", m.end()))
+        brace = source.find("{", m.end())
+        end = _body_end(source, brace) if brace >= 0 else None
         if end is None:
-            return source
+            return source  # not a definition this can cut: keep the whole program
         decls.append((score, m.start(), end))
     best = max(decls, default=(-1, 0, 0))
     if best[0] < 0:
