@@ -52,7 +52,7 @@ class _Chain:
         self.steps, self.leaves = steps, leaves
         self.out = weakref.ref(out_buf)
         self.offset, self.shape, self.dt = offset, shape, dt
-        self.single = single  # (expr, name, scalars, compute dtype) of a chain of 1 step
+        self.single = single  # (expr, name, scalars) of a chain of 1 step, computed in dt
         self.sealed = False
 
     def launch(self, device):
@@ -60,12 +60,12 @@ class _Chain:
         if buf is None:
             return
         if len(self.steps) == 1:  # the op's own kernel, over views of its dense operands
-            expr, name, scalars, compute = self.single
+            expr, name, scalars = self.single
             strides = mapping.contiguous_strides(self.shape)
             out = mapping.View(buf, self.offset, self.shape, strides, self.dt)
             views = [mapping.View(x._buf, x._offset, self.shape, strides, self.dt)
                      for x in (self.leaves[k] for _, k in self.steps[0].operands)]
-            mapping.run(device, expr, name, out, views, scalars, compute_dtype=compute)
+            mapping.run(device, expr, name, out, views, scalars, compute_dtype=self.dt)
             return
         out = _Array(buf, self.offset, prod(self.shape), self.dt, device)
         fusion.launcher(self.steps, self.leaves, out)()
@@ -133,7 +133,7 @@ class Waiting:
             steps.append(fusion.Step(expr, tuple(refs), tuple(scalars[:n_scalars])))
             # a lone step keeps the op's own launch (its leaves are its operands); a fused
             # one must not hold the inputs it copied in, so their chains can be dropped
-            single = (expr, name, scalars, dt) if len(steps) == 1 else None
+            single = (expr, name, scalars) if len(steps) == 1 else None
             chain = _Chain(steps, leaves, out_buf, out_offset, shape, dt, single)
             for other in self.readers.get(id(out_buf), ()):
                 other.sealed = True  # they must not see the value written here
@@ -155,7 +155,7 @@ def _leaf(leaves: list, x: _Array) -> int:
     return len(leaves) - 1
 
 
-_FLOAT = {"float32": True, "float64": True}  # the dtypes chains compute in
+_FLOATS = frozenset(("float32", "float64"))  # the dtypes chains compute in
 
 
 def hold(expr: str, name: str, out, inputs, scalars, n_scalars) -> bool:
@@ -163,19 +163,16 @@ def hold(expr: str, name: str, out, inputs, scalars, n_scalars) -> bool:
     out's shape and dtype (NDArrays are dense), float32 or float64; False when the caller
     must launch it. The first `n_scalars` of `scalars` are the op's."""
     dt, shape = out._dt, out._shape
-    if not _FLOAT.get(dt.name) or not 0 < len(inputs) <= 3 or 0 in shape:
+    if dt.name not in _FLOATS or not 0 < len(inputs) <= 3 or 0 in shape:
         return False
     for x in inputs:
         if x._dt is not dt or x._shape != shape:
             return False
-    return _hold(out.device, expr, name, (out._buf, out._offset, shape, dt),
-                 [(x._buf, x._offset) for x in inputs], scalars, n_scalars)
-
-
-def _hold(device, expr, name, out, inputs, scalars, n_scalars) -> bool:
     if not enabled():
         return False
+    device = out.device
     waiting = device.deferred
     if waiting is None:
         waiting = device.deferred = Waiting(device)
-    return waiting.hold(expr, name, out, inputs, scalars, n_scalars)
+    return waiting.hold(expr, name, (out._buf, out._offset, shape, dt),
+                        [(x._buf, x._offset) for x in inputs], scalars, n_scalars)

@@ -113,7 +113,7 @@ def prelude(ctype: str) -> str:
     """Source prepended to elementwise programs computing in `ctype`: the streaming stores of
     kernels/stream.cl, the HEAVISIDE macro of kernels/heaviside.cl, then for float the faster
     math of kernels/fastmath.cl (tanh, sin, cos, pow)."""
-    floating = ctype in ("float", "double", "half")
+    floating = ctype in ("float", "double")  # half computes in float
     return (templates.load("stream") + ("#define HV_FLOAT 1\n" if floating else "")
             + templates.load("heaviside")
             + (templates.load("fastmath") if ctype == "float" else ""))
@@ -160,7 +160,7 @@ class _Plan(NamedTuple):
     vw: int          # ew_vec's vector width, 0 when the expression is not vectorizable
     scalar_type: type
     suffix: str
-    stream_src: str  # the program whose ew_vec stores streaming (src without ew_vec)
+    stream_src: str  # the program whose ew_vec stores streaming (src when there is no ew_vec)
 
 
 @functools.lru_cache(maxsize=4096)
