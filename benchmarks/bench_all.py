@@ -15,7 +15,7 @@ same run:
   a warm kernel cache and with an empty one (CLNET_CACHE_DIR and POCL_CACHE_DIR pointed at
   new folders), numpy, PyTorch.
 
-In the training and inference rows the frameworks take turns in every timed round, so that a
+In every row but the first-step ones the frameworks take turns in every timed round, so that a
 burst of load on a shared machine slows them alike. Ratios are clnet's speed over the peer's
 (for ms and s rows, the peer's time over clnet's): above 1, clnet is faster. The target
 column repeats the issue's target and says whether it is met.
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes.util
-import functools
 import glob
 import os
 import subprocess
@@ -320,38 +319,6 @@ def tinygrad_trainer(kind, x, y):
 
 
 # -- timing -------------------------------------------------------------------------------------
-def _settle(seconds: float = 0.5):
-    """Let the BLAS and OpenMP worker threads of the previous library stop spinning."""
-    time.sleep(seconds)
-
-
-def taking_turns(blocks: dict, repeats: int, warmup: int) -> dict:
-    """{name: median seconds of blocks[name]()} with the blocks taking turns in every round,
-    so a burst of load on a shared machine hits every framework alike; a block that fails
-    gets its error text and leaves the rounds."""
-    import statistics
-
-    import bench_ndarray as bn
-    times = {name: [] for name in blocks}
-    failed = {}
-
-    def timed(block):
-        start = time.perf_counter()
-        block()
-        return time.perf_counter() - start
-    for r in range(warmup + repeats):
-        for name, block in blocks.items():
-            if name in failed:
-                continue
-            _settle(0.2)
-            got = bn._attempt(lambda b=block: timed(b))
-            if isinstance(got, str):
-                failed[name] = got
-            elif r >= warmup:
-                times[name].append(got)
-    return {name: failed.get(name) or statistics.median(times[name]) for name in blocks}
-
-
 def _prepared(make):
     """A trainer after one step, with its loss then: (step, sync, loss, first loss)."""
     step, sync, loss = make()
@@ -373,7 +340,7 @@ def train_rates(makers: dict, batch: int, steps: int, repeats: int, warmup: int)
                     step()
                 sync()
             blocks[name] = block
-    seconds = taking_turns(blocks, repeats, warmup)
+    seconds = bn.taking_turns(blocks, repeats, warmup)
     out = {}
     for name, got in trainers.items():
         if isinstance(got, str) or isinstance(seconds[name], str):
@@ -392,73 +359,48 @@ def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
     """{n: {framework: GFLOP/s}}: per size, blocks of products (about 0.1 s each) with the
     frameworks taking turns, after checking clnet's product against numpy's."""
     import bench_ndarray as bn
-
-    import clnet as mx
-    rng = np.random.RandomState(0)
     out = {}
     for n in sizes:
-        a, b = (rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
-        xa, xb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
-        bn._close(f"dot n={n}", mx.nd.dot(xa, xb).asnumpy(), a.astype(np.float64) @ b,
-                  1e-4 * n ** 0.5)
-        start = time.perf_counter()  # products per block: ~0.1 s of clnet's on this device
-        mx.nd.dot(xa, xb).wait_to_read()
-        count = max(1, int(0.1 / max(time.perf_counter() - start, 1e-6)))
-        products = {"clnet": lambda: mx.nd.dot(xa, xb), "numpy": lambda: a @ b}
-        if "torch" in peers:
-            ta, tb = bn.to_torch(a), bn.to_torch(b)
-            products["torch"] = lambda: ta @ tb
+        calls, syncs, gflop = bn.dot_calls(n, ctx)
         if "tinygrad" in peers:
             from tinygrad import Device, Tensor
-            ga, gb = Tensor(a).realize(), Tensor(b).realize()
+            rng = np.random.RandomState(0)
+            ga, gb = (Tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)).realize()
+                      for _ in range(2))
 
             def tinygrad_product():
                 (ga @ gb).realize()
                 Device[Device.DEFAULT].synchronize()
-            products["tinygrad"] = tinygrad_product
-
-        def block(product, sync):
-            for _ in range(count):
-                product()
-            sync()
-        syncs = {"clnet": mx.nd.waitall, "torch": bn.torch_sync}
-        blocks = {fw: functools.partial(block, fn, syncs.get(fw, lambda: None))
-                  for fw, fn in products.items()}
-        seconds = taking_turns(blocks, repeats, warmup=1)
-        out[n] = {fw: t if isinstance(t, str) else 2.0 * n ** 3 * count / t / 1e9
-                  for fw, t in seconds.items()}
+            calls["tinygrad"] = tinygrad_product
+        out[n] = bn.rates_in_turns(calls, gflop, repeats, warmup=1, syncs=syncs)
     return out
 
 
 def bench_tanh(peers, ctx, repeats, warmup):
-    """(imperative figures, executor figures): bench_ndarray's rates plus clnet's bound
-    executor, whose chain is one fused kernel."""
+    """(imperative figures, executor figures) of `tanh(a*b+a)`, every framework taking turns;
+    clnet's bound executor runs the chain as one fused kernel, the peers' figures in its row
+    are their imperative ones."""
     import bench_ndarray as bn
 
-    _settle()
-    imperative = bn.bench_elemwise(ctx, repeats, warmup)
-    _settle()
-    fused = bn.bench_fused(ctx, repeats, warmup, {})
-    rng = np.random.RandomState(0)
-    a, b = (rng.uniform(-1, 1, bn.ELEMWISE_N).astype(np.float32) for _ in range(2))
-    gbytes = 3 * bn.ELEMWISE_N * 4 / 1e9
+    calls, gbytes = bn.elemwise_calls(ctx)
     if "tinygrad" in peers:
         from tinygrad import Device, Tensor
+        rng = np.random.RandomState(0)
+        a, b = (rng.uniform(-1, 1, bn.ELEMWISE_N).astype(np.float32) for _ in range(2))
         ta, tb = Tensor(a).realize(), Tensor(b).realize()
 
         def run():
             (ta * tb + ta).tanh().realize()
             Device[Device.DEFAULT].synchronize()
-        imperative["tinygrad"] = bn._measure(run, repeats, warmup, gbytes)
-    for fw in peers:
-        fused[fw] = imperative.get(fw)
-    return imperative, fused
+        calls["tinygrad"] = run
+    bn.settle(0.5)
+    imperative = bn.rates_in_turns(calls, gbytes, repeats, warmup)
+    return imperative, dict(imperative, clnet=imperative.pop("clnet executor"))
 
 
 def bench_sum(peers, ctx, repeats, warmup):
     import bench_ndarray as bn
-    _settle()
-    out = bn.bench_sum(ctx, repeats, warmup)
+    calls, gbytes = bn.sum_calls(ctx)
     if "tinygrad" in peers:
         from tinygrad import Device, Tensor
         tx = Tensor(np.random.RandomState(1).uniform(0, 1, bn.SUM_N).astype(np.float32))
@@ -467,8 +409,9 @@ def bench_sum(peers, ctx, repeats, warmup):
         def run():
             tx.sum().realize()
             Device[Device.DEFAULT].synchronize()
-        out["tinygrad"] = bn._measure(run, repeats, warmup, bn.SUM_N * 4 / 1e9)
-    return out
+        calls["tinygrad"] = run
+    bn.settle(0.5)
+    return bn.rates_in_turns(calls, gbytes, repeats, warmup)
 
 
 def bench_training(kind, peers, ctx, repeats, warmup, steps):
@@ -492,6 +435,8 @@ def bench_training(kind, peers, ctx, repeats, warmup, steps):
 
 def bench_inference(peers, ctx, repeats, warmup, calls):
     """ms per MLP forward at batch 1 with the result read back to the host."""
+    import bench_ndarray as bn
+
     import clnet as mx
     x, y = batch_data("mlp", 1)
     ex = clnet_executor(mx, ctx, mlp_symbol(mx), x, y, for_training=False)
@@ -511,7 +456,6 @@ def bench_inference(peers, ctx, repeats, warmup, calls):
             return e / e.sum(axis=1, keepdims=True)
         forwards["numpy"] = numpy_forward
     if "torch" in peers:
-        import bench_ndarray as bn
         import torch
 
         def torch_forward(model=torch_model("mlp").to(bn.TORCH_DEVICE), tx=bn.to_torch(x)):
@@ -529,7 +473,7 @@ def bench_inference(peers, ctx, repeats, warmup, calls):
             for _ in range(calls):
                 fn()
         return run
-    seconds = taking_turns({fw: block(fn) for fw, fn in forwards.items()}, repeats, warmup)
+    seconds = bn.taking_turns({fw: block(fn) for fw, fn in forwards.items()}, repeats, warmup)
     return {fw: t if isinstance(t, str) else t / calls * 1e3 for fw, t in seconds.items()}
 
 
@@ -570,7 +514,7 @@ def bench_start(peers, ctx_text, runs):
     with tempfile.TemporaryDirectory(prefix="clnet-bench-") as tmp:
         env = dict(os.environ, CLNET_CACHE_DIR=os.path.join(tmp, "clnet"),
                    POCL_CACHE_DIR=os.path.join(tmp, "pocl"))
-        _settle()
+        bn.settle(0.5)
         empty["clnet"] = bn._attempt(lambda: first_step_seconds("clnet", ctx_text, env))
         warm["clnet"] = bn._attempt(lambda: statistics.median(
             first_step_seconds("clnet", ctx_text, env) for _ in range(runs)))

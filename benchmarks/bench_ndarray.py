@@ -4,8 +4,10 @@ Workloads (float32): elementwise `tanh(a*b+a)` on 4M elements (GB/s, counting th
 read and the output written once), imperatively (three launches) and through a bound executor
 (one fused kernel; the peers' figures are their imperative ones), `sum` of 16M elements (GB/s
 of input read) and matrix products n x n x n for n = 256..2048 (GFLOP/s, 2 n^3 flops). Each
-figure is the median of timed repeats after warm-up runs; clnet calls are followed by
-`mx.nd.waitall()` inside the timed region, so queued work is counted.
+figure is the median of timed rounds after warm-up rounds; in every round each framework runs
+a block of calls (about 0.1 s) in turn, so a change in the host's load between the libraries'
+measurements does not decide their ratio. clnet's blocks end with `mx.nd.waitall()` inside
+the timed region, so queued work is counted.
 
     python benchmarks/bench_ndarray.py            # full run
     python benchmarks/bench_ndarray.py --quick    # fewer repeats, under 2 minutes
@@ -14,17 +16,16 @@ figure is the median of timed repeats after warm-up runs; clnet calls are follow
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
+import statistics
 import sys
+import time
 
 import numpy as np
 
 import clnet as mx
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# bench_gemm owns matrix-product timing (with a correctness check) and the median timer
-import bench_gemm  # noqa: E402
 
 try:
     import torch
@@ -102,18 +103,76 @@ def _attempt(figure):
         return f"{type(err).__name__}: {err}".splitlines()[0][:120]
 
 
-def _rate(seconds, work: float):
-    """work / seconds, or the error text when the framework could not run it."""
-    return _attempt(lambda: work / seconds())
+def settle(seconds: float):
+    """Let the BLAS and OpenMP worker threads of the previous library stop spinning."""
+    time.sleep(seconds)
 
 
-def _measure(fn, repeats, warmup, work: float, check=None):
-    """Rate of `fn` after `check()` (which raises on a wrong result) passes."""
-    def seconds():
-        if check is not None:
-            check()
-        return bench_gemm._median_seconds(fn, repeats, warmup)
-    return _rate(seconds, work)
+def taking_turns(blocks: dict, repeats: int, warmup: int) -> dict:
+    """{name: median seconds of blocks[name]()} with the blocks taking turns in every round,
+    so a burst of load on a shared machine hits every framework alike; a block that fails
+    gets its error text and leaves the rounds."""
+    times = {name: [] for name in blocks}
+    failed = {}
+
+    for r in range(warmup + repeats):
+        for name, block in blocks.items():
+            if name in failed:
+                continue
+            settle(0.2)
+            got = _attempt(lambda b=block: _seconds(b))
+            if isinstance(got, str):
+                failed[name] = got
+            elif r >= warmup:
+                times[name].append(got)
+    return {name: failed.get(name) or statistics.median(times[name]) for name in blocks}
+
+
+def rates_in_turns(calls: dict, work: float, repeats: int, warmup: int, syncs: dict = None,
+                   block_seconds: float = 0.1) -> dict:
+    """{name: work per second of calls[name]}: each call repeated in blocks of about
+    `block_seconds` ended by syncs[name]() (if any), the blocks taking turns (a few ms of
+    one library and then of the other would each see a different phase of the host). A call
+    that fails, or whose result `checked` rejected, gets its error text."""
+    syncs = syncs or {}
+    blocks, counts = {}, {}
+    for name, call in calls.items():
+        def block(call=call, sync=syncs.get(name, _nothing), count=1):
+            for _ in range(count):
+                call()
+            sync()
+        once = _attempt(lambda b=block: (b(), _seconds(b))[1])  # warm: kernels built, tuned
+        if isinstance(once, str):
+            blocks[name] = once
+            continue
+        counts[name] = max(1, int(block_seconds / max(once, 1e-6)))
+        blocks[name] = functools.partial(block, count=counts[name])
+    seconds = taking_turns({n: b for n, b in blocks.items() if callable(b)}, repeats, warmup)
+    return {name: (blocks[name] if isinstance(blocks[name], str) else
+                   seconds[name] if isinstance(seconds[name], str) else
+                   work * counts[name] / seconds[name]) for name in calls}
+
+
+def _nothing():
+    pass
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def checked(call, check):
+    """`call`, once `check()` (which raises on a wrong result) has passed; else a call
+    raising the check's error."""
+    try:
+        check()
+    except Exception as err:  # the figure becomes this error text, the run goes on
+        def failed(err=err):
+            raise err
+        return failed
+    return call
 
 
 def _close(name, got, want, rtol):
@@ -123,70 +182,59 @@ def _close(name, got, want, rtol):
         raise ValueError(f"clnet's {name} is wrong: max abs error {err:.3g}")
 
 
-def bench_elemwise(ctx, repeats, warmup) -> dict:
+def elemwise_calls(ctx) -> tuple:
+    """({name: call}, GB per call) for `tanh(a*b+a)`: clnet imperatively (three launches)
+    and through a bound executor (one fused kernel, "clnet executor"), numpy, PyTorch."""
     rng = np.random.RandomState(0)
     a, b = (rng.uniform(-1, 1, ELEMWISE_N).astype(np.float32) for _ in range(2))
-    gbytes = 3 * ELEMWISE_N * 4 / 1e9
-    out = {}
-    ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
     want = np.tanh(a.astype(np.float64) * b + a)
-    out["clnet"] = _measure(
-        synced(lambda: mx.nd.tanh(ca * cb + ca)), repeats, warmup, gbytes,
-        check=lambda: _close("tanh(a*b+a)", mx.nd.tanh(ca * cb + ca).asnumpy(), want, 1e-5))
-    out["numpy"] = _measure(lambda: np.tanh(a * b + a), repeats, warmup, gbytes)
-    if torch is not None:
-        ta, tb = to_torch(a), to_torch(b)
-        out["torch"] = _measure(torch_synced(lambda: torch.tanh(ta * tb + ta)), repeats,
-                                warmup, gbytes)
-    return out
-
-
-def bench_fused(ctx, repeats, warmup, peers: dict) -> dict:
-    """`tanh(a*b+a)` through a bound executor, whose chain is one fused kernel; `peers` are
-    the imperative figures of the other frameworks, repeated for the ratio."""
-    rng = np.random.RandomState(0)
-    a, b = (rng.uniform(-1, 1, ELEMWISE_N).astype(np.float32) for _ in range(2))
-    gbytes = 3 * ELEMWISE_N * 4 / 1e9
+    ca, cb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
     sa, sb = mx.sym.var("a"), mx.sym.var("b")
-    ex = mx.sym.tanh(sa * sb + sa).bind(ctx, {"a": mx.nd.array(a, ctx=ctx),
-                                              "b": mx.nd.array(b, ctx=ctx)})
+    ex = mx.sym.tanh(sa * sb + sa).bind(ctx, {"a": ca, "b": cb})
 
-    def check():
+    def check_fused():
         if ex.fused_kernels != 1:
             raise ValueError(f"the executor runs {ex.fused_kernels} fused kernels, not 1")
-        _close("tanh(a*b+a)", ex.forward()[0].asnumpy(),
-               np.tanh(a.astype(np.float64) * b + a), 1e-5)
-    out = {"clnet": _measure(synced(ex.forward), repeats, warmup, gbytes, check)}
-    out.update((k, v) for k, v in peers.items() if k != "clnet")
-    return out
+        _close("tanh(a*b+a)", ex.forward()[0].asnumpy(), want, 1e-5)
+    calls = {"clnet": checked(synced(lambda: mx.nd.tanh(ca * cb + ca)), lambda: _close(
+                 "tanh(a*b+a)", mx.nd.tanh(ca * cb + ca).asnumpy(), want, 1e-5)),
+             "clnet executor": checked(synced(ex.forward), check_fused),
+             "numpy": lambda: np.tanh(a * b + a)}
+    if torch is not None:
+        ta, tb = to_torch(a), to_torch(b)
+        calls["torch"] = torch_synced(lambda: torch.tanh(ta * tb + ta))
+    return calls, 3 * ELEMWISE_N * 4 / 1e9
 
 
-def bench_sum(ctx, repeats, warmup) -> dict:
+def sum_calls(ctx) -> tuple:
+    """({name: call}, GB per call) for the sum of 16M float32: clnet, numpy, PyTorch."""
     x = np.random.RandomState(1).uniform(0, 1, SUM_N).astype(np.float32)
-    gbytes = SUM_N * 4 / 1e9
-    out = {}
     cx = mx.nd.array(x, ctx=ctx)
     want = x.astype(np.float64).sum()
-    out["clnet"] = _measure(synced(lambda: mx.nd.sum(cx)), repeats, warmup, gbytes,
-                            check=lambda: _close("sum", mx.nd.sum(cx).asnumpy(), want, 1e-5))
-    out["numpy"] = _measure(lambda: x.sum(), repeats, warmup, gbytes)
+    calls = {"clnet": checked(synced(lambda: mx.nd.sum(cx)),
+                              lambda: _close("sum", mx.nd.sum(cx).asnumpy(), want, 1e-5)),
+             "numpy": lambda: x.sum()}
     if torch is not None:
         tx = to_torch(x)
-        out["torch"] = _measure(torch_synced(lambda: tx.sum()), repeats, warmup, gbytes)
-    return out
+        calls["torch"] = torch_synced(lambda: tx.sum())
+    return calls, SUM_N * 4 / 1e9
 
 
-def bench_dot(n, ctx, repeats) -> dict:
-    """bench_gemm's timings (its warm-up, its check of clnet's result) of one n x n product."""
-    rng = np.random.RandomState(n)
+def dot_calls(n: int, ctx, seed: int = 0) -> tuple:
+    """({name: call}, {name: sync}, GFLOP per call) for the product of two n x n float32
+    matrices: clnet (its result checked against numpy's), numpy, PyTorch. The calls only
+    queue the product; a block of them ends with the sync."""
+    rng = np.random.RandomState(seed)
     a, b = (rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2))
-    gflop = 2.0 * n ** 3 / 1e9
-    with ctx:
-        out = {"clnet": _rate(lambda: bench_gemm._clnet(a, b, repeats), gflop),
-               "numpy": _rate(lambda: bench_gemm._numpy(a, b, repeats), gflop)}
+    xa, xb = mx.nd.array(a, ctx=ctx), mx.nd.array(b, ctx=ctx)
+    calls = {"clnet": checked(lambda: mx.nd.dot(xa, xb), lambda: _close(
+                 f"dot n={n}", mx.nd.dot(xa, xb).asnumpy(), a.astype(np.float64) @ b,
+                 1e-4 * n ** 0.5)),
+             "numpy": lambda: a @ b}
     if torch is not None:
-        out["torch"] = _rate(lambda: bench_gemm._torch(a, b, repeats, TORCH_DEVICE), gflop)
-    return out
+        ta, tb = to_torch(a), to_torch(b)
+        calls["torch"] = lambda: ta @ tb
+    return calls, {"clnet": mx.nd.waitall, "torch": torch_sync}, 2.0 * n ** 3 / 1e9
 
 
 def _cell(value) -> str:
@@ -259,13 +307,16 @@ def main(argv=None) -> int:
     use_torch_device(args.ctx)
     print(describe(args.ctx))
     print(f"median of {repeats} runs after {warmup} warm-up run(s)\n", flush=True)
-    elemwise = bench_elemwise(args.ctx, repeats, warmup)
-    rows = [("tanh(a*b+a) 4M", "GB/s", elemwise),
-            ("tanh(a*b+a) 4M, executor", "GB/s",
-             bench_fused(args.ctx, repeats, warmup, elemwise)),
-            ("sum 16M", "GB/s", bench_sum(args.ctx, repeats, warmup))]
+    calls, gbytes = elemwise_calls(args.ctx)
+    elemwise = rates_in_turns(calls, gbytes, repeats, warmup)
+    fused = dict(elemwise, clnet=elemwise.pop("clnet executor"))
+    summed = rates_in_turns(*sum_calls(args.ctx), repeats, warmup)
+    rows = [("tanh(a*b+a) 4M", "GB/s", elemwise), ("tanh(a*b+a) 4M, executor", "GB/s", fused),
+            ("sum 16M", "GB/s", summed)]
     for n in GEMM_SIZES:
-        rows.append((f"dot n={n}", "GFLOP/s", bench_dot(n, args.ctx, repeats)))
+        calls, syncs, gflop = dot_calls(n, args.ctx)
+        rows.append((f"dot n={n}", "GFLOP/s",
+                     rates_in_turns(calls, gflop, repeats, warmup, syncs)))
     peers = ["numpy"] + (["torch"] if torch is not None else [])
     print(format_table(rows, peers))
     return 0
