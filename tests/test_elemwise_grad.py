@@ -166,3 +166,33 @@ def test_step_derivatives_at_the_edges(ctx, dtype):
             for name, ins, want in cases:
                 got = mx.nd.invoke(backward_op(name, 0), ins + [cg[sl]], {}).asnumpy()
                 np.testing.assert_array_equal(got, want.astype(dtype), err_msg=f"{name} n={n}")
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64", "int32", "int64", "int8", "uint8"))
+def test_sign_and_abs_derivative_at_the_edges(ctx, dtype):
+    """sign (kernels/heaviside.cl's SIGN) and abs's derivative g * sign(x) are -1, 0, 1 (0 at
+    NaN, as MXNet's sign) at zeros, infinities, denormals and the extremes of each type, on
+    vector-kernel sizes and offsets as on scalars."""
+    from clnet.ops.elemwise_grad import backward_op
+    from conftest import supported_dtypes
+    if dtype not in supported_dtypes(ctx, (dtype,)):
+        pytest.skip(f"{ctx} has no {dtype}")
+    if np.dtype(dtype).kind in "iu":
+        info = np.iinfo(dtype)
+        edges = np.array([0, 1, 7, info.max, info.max - 1] + (
+            [-1, -7, info.min, info.min + 1] if info.min else [2, 100]))
+    else:
+        tiny = np.finfo(dtype).tiny
+        edges = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, tiny, -tiny, tiny / 4,
+                          -tiny / 4, 0.5, -0.5, np.finfo(dtype).max, -np.finfo(dtype).max])
+    for n in (len(edges), 1003):  # one scalar launch; vectors with a scalar head and tail
+        x = np.resize(edges, n).astype(dtype)
+        g = np.random.randint(1, 5, n).astype(dtype)
+        want_sign = np.where(np.isnan(x), 0, np.sign(x)).astype(dtype)
+        cx, cg = (mx.nd.array(a, ctx=ctx, dtype=dtype) for a in (x, g))
+        for sl in (slice(None), slice(1, None)):  # vector-aligned and not
+            np.testing.assert_array_equal(mx.nd.sign(cx[sl]).asnumpy(), want_sign[sl],
+                                          err_msg=f"sign n={n}")
+            got = mx.nd.invoke(backward_op("abs", 0), [cx[sl], cg[sl]], {}).asnumpy()
+            np.testing.assert_array_equal(got, (g[sl] * want_sign[sl]).astype(dtype),
+                                          err_msg=f"abs backward n={n}")

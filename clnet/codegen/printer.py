@@ -2,11 +2,11 @@
 
 Expressions use the symbols x, y, z, w (inputs) and s, t (scalar arguments). Literals are cast to
 the compute type `CT` (`(CT)1`), OpenCL's overloaded builtins keep their names (`exp`, not
-`expf`), `Heaviside` the HEAVISIDE macro (kernels/heaviside.cl), relations comparisons and
-`Piecewise` a ternary. sympy is imported lazily: it costs ~0.3-0.7 s and only kernel
-generation needs it. Printed forms and derivatives are also kept on disk next to the kernel
-binaries (`expressions-*.json`), so a process whose kernels are all cached never imports
-sympy.
+`expf`), `Heaviside` and `sign` print as the HEAVISIDE and SIGN macros (kernels/heaviside.cl),
+relations as comparisons and `Piecewise` as a ternary. sympy is imported lazily: it costs
+~0.3-0.7 s and only kernel generation needs it. Printed forms and derivatives are also kept on
+disk next to the kernel binaries (`expressions-*.json`), so a process whose kernels are all
+cached never imports sympy.
 """
 from __future__ import annotations
 
@@ -109,8 +109,8 @@ def _printer_class():
             return out
 
         def _print_sign(self, expr):
-            a = self._print(expr.args[0])
-            return f"(({self.ctype})(({a}) > 0) - ({self.ctype})(({a}) < 0))"
+            # kernels/heaviside.cl, as HEAVISIDE: the same value on scalars and vectors
+            return f"SIGN({self._print(expr.args[0])})"
 
         def _print_Function(self, expr):
             name = type(expr).__name__

@@ -111,10 +111,11 @@ def vectorizable(expr: str, out_dtype, in_dtypes, compute_dtype) -> bool:
 
 def prelude(ctype: str) -> str:
     """Source prepended to elementwise programs computing in `ctype`: the streaming stores of
-    kernels/stream.cl, the HEAVISIDE macro of kernels/heaviside.cl, then for float the faster
-    math of kernels/fastmath.cl (tanh, sin, cos, pow)."""
-    floating = ctype in ("float", "double")  # half computes in float
-    return (templates.load("stream") + ("#define HV_FLOAT 1\n" if floating else "")
+    kernels/stream.cl, the HEAVISIDE and SIGN macros of kernels/heaviside.cl, then for float
+    the faster math of kernels/fastmath.cl (tanh, sin, cos, pow)."""
+    kind = ("HV_FLOAT" if ctype in ("float", "double")  # half computes in float
+            else "HV_UNSIGNED" if ctype.startswith("u") else None)
+    return (templates.load("stream") + (f"#define {kind} 1\n" if kind else "")
             + templates.load("heaviside")
             + (templates.load("fastmath") if ctype == "float" else ""))
 
