@@ -205,6 +205,31 @@ def test_gemm_search_picks_a_candidate(ctx, tune_dir):
     assert tuning.stats["searches"] == searches + 1
 
 
+def test_small_products_try_no_candidate_that_builds(ctx, tune_dir, monkeypatch):
+    """Below BUILD_MIN_FLOPS the search times only candidates that change kernel arguments
+    (no program build); from it on, every candidate of the path."""
+    monkeypatch.setattr(matrix, "device_kind", lambda device: "cpu")
+    dev, dt = get_device(ctx), _dt("float32")
+    timed = []
+
+    def fake_time(device, dt, dims, a, b, params):
+        timed.append((dims, {k: params[k] for k in ("MR", "APACK", "KC")}))
+        return 1.0 / len(timed)  # the last one timed wins
+    monkeypatch.setattr(matrix, "_time_candidate", fake_time)
+    op = matrix.Operand(None, 0, 1, 1, 0)
+    cands = matrix.CANDIDATES["cpu", "packed"]
+    built = [c for c in cands if matrix.BUILT & c.keys()]
+    assert built, "the CPU candidates no longer hold one that builds: the test tests nothing"
+    edge = round((matrix.BUILD_MIN_FLOPS["cpu"] / 2) ** (1 / 3))  # m = n = k at the threshold
+    assert tuning.bucket(edge // 4) != tuning.bucket(edge)  # two shape classes, two searches
+    for m, want in ((edge // 4, [c for c in cands if c not in built]), (edge, list(cands))):
+        timed.clear()
+        params = matrix._tuned(dev, dt, "packed", (m, m, m, 1), op, op)
+        assert [t[1] for t in timed] == [
+            {k: matrix.gemm_params(dev, dt, c)[k] for k in ("MR", "APACK", "KC")} for c in want]
+        assert params == matrix.gemm_params(dev, dt, want[-1])
+
+
 def test_search_off_uses_defaults(ctx, tune_dir, monkeypatch):
     monkeypatch.setenv("CLNET_GEMM_TUNE", "0")
     matrix.forget_choices()

@@ -55,8 +55,8 @@ PARAMS = {
 }
 # What the measured search tries per device kind and kernel path: changes to the PARAMS row,
 # the row itself first ({"TILED": 0} tries the packed path instead). Each distinct MR / NV /
-# KU / NJ (or TM / TN / WX / WY / TK) is one more program build (~0.4 s on pocl), so the
-# lists stay short; KC, PM and APACK are kernel arguments and cost no build.
+# KU / NJ (or TM / TN / WX / WY / TK: BUILT) is one more program build, so the lists stay
+# short; KC, PM and APACK are kernel arguments and cost no build.
 CANDIDATES = {
     ("cpu", "packed"): ({}, {"APACK": 0}, {"KC": 128, "PM": 32}, {"MR": 6}),
     ("cpu", "gemv"): ({}, {"NJ": 8}, {"GEMV_LOCAL": 8}, {"NJ": 2}),
@@ -65,6 +65,12 @@ CANDIDATES = {
                        {"TM": 4, "TN": 4, "WX": 8, "WY": 8}, {"TILED": 0}),
     ("gpu", "gemv"): ({}, {"NJ": 2}, {"GEMV_LOCAL": 32}),
 }
+BUILT = frozenset(("MR", "NV", "KU", "NJ", "VEC_BYTES", "TM", "TN", "WX", "WY", "TK"))
+# Products below this many flops try only the candidates that need no build (the first
+# product of a shape class decides for the class). On pocl the packed kernels of one more MR
+# took 3.7 s to build, a third of the first MLP training step from an empty cache, and
+# MR = 6 won 4 of 36 searches of that step's shape classes (6 processes).
+BUILD_MIN_FLOPS = {"cpu": 2 * 512 ** 3, "gpu": 0}
 GEMV_MAX_M = 4  # the GEMV kernel's row limit (GEMV_MAX_M in gemm.cl)
 
 
@@ -168,10 +174,13 @@ def forget_choices() -> None:
 def _tuned(device, dt, path: str, dims, a: Operand, b: Operand) -> dict:
     """The parameters for this product: the defaults, or the measured choice of its shape
     class (searched once per class and device, then read from the tuning file)."""
-    m, n, k, _ = dims
-    candidates = CANDIDATES.get((device_kind(device), path))
+    m, n, k, batch = dims
+    kind = device_kind(device)
+    candidates = CANDIDATES.get((kind, path))
     if not candidates or not tuning.enabled("gemm"):
         return _defaults(device, dt)
+    if 2 * m * n * k * batch < BUILD_MIN_FLOPS.get(kind, 0):
+        candidates = tuple(c for c in candidates if not BUILT & c.keys())
     key = shape_class(dt, path, m, n, k, a, b)
     params = _CHOSEN.get((device, key))
     if params is None:
