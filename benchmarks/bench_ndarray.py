@@ -110,13 +110,15 @@ def settle(seconds: float):
 
 def taking_turns(blocks: dict, repeats: int, warmup: int) -> dict:
     """{name: median seconds of blocks[name]()} with the blocks taking turns in every round,
-    so a burst of load on a shared machine hits every framework alike; a block that fails
-    gets its error text and leaves the rounds."""
+    so a burst of load on a shared machine hits every framework alike; the order rotates
+    from round to round, so no block always follows the same one (whose worker threads may
+    still be winding down). A block that fails gets its error text and leaves the rounds."""
     times = {name: [] for name in blocks}
     failed = {}
-
+    names = list(blocks)
     for r in range(warmup + repeats):
-        for name, block in blocks.items():
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            block = blocks[name]
             if name in failed:
                 continue
             settle(0.2)
