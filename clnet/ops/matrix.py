@@ -196,8 +196,8 @@ def _tuned(device, dt, path: str, dims, a: Operand, b: Operand) -> dict:
 def _time_candidate(device, dt, dims, a: Operand, b: Operand, params: dict) -> float:
     """Seconds per product of this shape with `params`, on zero-filled scratch operands laid
     out like `a` and `b` (the real ones may alias C): after one warm-up launch that also
-    builds the program, one timed launch, and for short products the best of 3 rounds of
-    back-to-back launches of ~5 ms each."""
+    builds the program, one timed launch, and for short products the better of it and a
+    round of back-to-back launches of ~5 ms (tuning.choose repeats this in its passes)."""
     import time
 
     import pyopencl as cl
@@ -224,11 +224,9 @@ def _time_candidate(device, dt, dims, a: Operand, b: Operand, params: dict) -> f
     if best > 0.05:
         return best  # a long product: one timed run is precise enough
     reps = max(1, min(100, int(0.005 / max(best, 1e-6))))
-    for _ in range(3):
-        start = time.perf_counter()
-        run(reps)
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
+    start = time.perf_counter()
+    run(reps)
+    return min(best, (time.perf_counter() - start) / reps)
 
 
 def _plan(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, batch: int) -> tuple:
