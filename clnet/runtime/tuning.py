@@ -27,9 +27,9 @@ VERSION = 1
 # Search statistics of this process (tests read them to see that a tuned process searches no
 # more): searches run, candidates timed, files read.
 stats = {"searches": 0, "timed": 0, "loads": 0}
-# Passes over the candidates in a search, each candidate's best kept. NOTE: pocl, two runs of
-# 6 fresh searches for SGEMM n = 512: one pass chose APACK = 0 3 and 3 times in 6 (3
-# parameter sets each run), three passes 5 and 5 times.
+# Passes over the candidates in a search, each candidate's best kept. NOTE: pocl, 6 fresh
+# searches of the SGEMM n = 512 class: one pass chose APACK = 0 3 times in 6 (in each of two
+# runs, 3 parameter sets per run), three passes 6 times in 6.
 PASSES = 3
 _stores: dict = {}
 _lock = threading.RLock()
@@ -128,10 +128,10 @@ def choose(device, family: str, key: str, candidates: Sequence[dict],
     # the search's launches are not part of any step an executor is recording
     with replay.paused():
         device.queue.finish()
-        for round_ in range(PASSES):
+        for sweep in range(PASSES):
             for i, cand in enumerate(candidates):
                 spent = time.perf_counter() - start > budget_s
-                if (spent and min(times) < float("inf")) or (round_ and times[i] == float("inf")):
+                if (spent and min(times) < float("inf")) or (sweep and times[i] == float("inf")):
                     continue  # out of time, or rejected in the first pass
                 try:
                     seconds = measure(cand)
