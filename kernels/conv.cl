@@ -457,3 +457,78 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
         }
     }
 }
+
+#ifdef WKW
+/* wgrad_direct_SUFFIX (only with WKW = KW, the kernel width, and WFB defined): the weight
+ * gradient without a column matrix, dw[f][cg][kh][kw] = the sum over images b < N and output
+ * positions (oh, ow) of dy[b][f][oh][ow] * x[b][g * CG + cg][ih][iw] (g = f / FG, CG = C / G,
+ * FG = F / G, image position as in the header). Launch (G * ceil(FG / WFB), CG, KH): work-item
+ * (q, cg, kh) owns filters f0 .. f0 + WFB - 1 of one group and the WKW taps of kernel row kh,
+ * summing 8 output columns at a time in WFB x WKW CT8 registers. Interior runs with stride
+ * and dilation 1 load image rows as vectors; the rest gather lane by lane, zero outside. */
+#define WUNROLL _Pragma("unroll")
+/* a CT8 of 8 private values: vload8 is a builtin call, whose double8 result breaks pocl's ABI */
+#define CT8_OF(t) ((CT8)((t)[0], (t)[1], (t)[2], (t)[3], (t)[4], (t)[5], (t)[6], (t)[7]))
+__kernel void KN(wgrad_direct)(__global const T *restrict x, const long x_off,
+                               __global const T *restrict dy, const long dy_off,
+                               __global T *restrict dw, const long dw_off, GEOM_ARGS,
+                               const int N, const int F, const int G)
+{
+    const int q = get_global_id(0), cg = get_global_id(1), kh = get_global_id(2);
+    const int FG = F / G, CG = C / G, blocks = (FG + WFB - 1) / WFB, g = q / blocks;
+    if (g >= G || cg >= CG || kh >= KH) return;
+    const int f0 = g * FG + (q % blocks) * WFB, nf = min(WFB, g * FG + FG - f0);
+    const long plane = (long)OH * OW;
+    CT8 acc[WFB][WKW];
+    WUNROLL for (int i = 0; i < WFB; ++i)
+        WUNROLL for (int k = 0; k < WKW; ++k) acc[i][k] = (CT8)0;
+    for (int b = 0; b < N; ++b) {
+        __global const T *img = x + x_off + ((long)b * C + g * CG + cg) * H * W;
+        __global const T *dyb = dy + dy_off + ((long)b * F + f0) * plane;
+        for (int oh = 0; oh < OH; ++oh) {
+            const int ih = oh * SH - PH + kh * DH;
+            if (ih < 0 || ih >= H)
+                continue;
+            __global const T *xr = img + (long)ih * W, *dr = dyb + (long)oh * OW;
+            for (int ow = 0; ow < OW; ow += 8) {
+                const int whole = ow + 8 <= OW, iw0 = ow * SW - PW;
+                CT8 d[WFB];
+                WUNROLL for (int i = 0; i < WFB; ++i) {
+                    if (whole) {
+                        d[i] = i < nf ? LOAD8(dr + i * plane + ow) : (CT8)0;
+                    } else {
+                        CT t[8];
+                        WUNROLL for (int e = 0; e < 8; ++e)
+                            t[e] = i < nf && ow + e < OW ? (CT)dr[i * plane + ow + e] : (CT)0;
+                        d[i] = CT8_OF(t);
+                    }
+                }
+                if (whole && SW == 1 && DW == 1 && iw0 >= 0 && iw0 + 7 + WKW - 1 < W) {
+                    WUNROLL for (int k = 0; k < WKW; ++k) {
+                        const CT8 xv = LOAD8(xr + iw0 + k);
+                        WUNROLL for (int i = 0; i < WFB; ++i) acc[i][k] = d[i] * xv + acc[i][k];
+                    }
+                } else {
+                    WUNROLL for (int k = 0; k < WKW; ++k) {
+                        CT t[8];
+                        WUNROLL for (int e = 0; e < 8; ++e) {
+                            const int iw = (ow + e) * SW - PW + k * DW;
+                            t[e] = ow + e < OW && iw >= 0 && iw < W ? (CT)xr[iw] : (CT)0;
+                        }
+                        const CT8 xv = CT8_OF(t);
+                        WUNROLL for (int i = 0; i < WFB; ++i) acc[i][k] = d[i] * xv + acc[i][k];
+                    }
+                }
+            }
+        }
+    }
+    WUNROLL for (int i = 0; i < WFB; ++i) {
+        WUNROLL for (int k = 0; k < WKW; ++k) {
+            const CT8 a = acc[i][k];
+            if (i < nf)
+                dw[dw_off + (((long)(f0 + i) * CG + cg) * KH + kh) * WKW + k] =
+                    (T)(((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7)));
+        }
+    }
+}
+#endif

@@ -403,6 +403,61 @@ def test_convolution_forward_methods_measured_and_stored(ctx, monkeypatch, tmp_p
         tuning.forget()
 
 
+# the weight gradient's direct kernel (wgrad_direct): CONV_CASES and PACKED_CASES plus its own
+# edges: output rows of exactly 8 and under 8, filters per group not a multiple of 4, an
+# 8-wide kernel (2 filters per work-item), zero padding on vector runs
+WGRAD_CASES = [c[:7] for c in CONV_CASES] + PACKED_CASES + [
+    ((3, 20, 12, 12), 50, (5, 5), (1, 1), (1, 1), (0, 0), 1),
+    ((2, 6, 9, 19), 10, (3, 3), (1, 1), (1, 1), (2, 3), 2),
+    ((2, 3, 3, 30), 7, (1, 8), (1, 1), (1, 1), (0, 4), 1),
+    ((1, 2, 7, 5), 3, (2, 2), (1, 1), (1, 1), (0, 0), 1),
+]
+
+
+@pytest.mark.parametrize("case", WGRAD_CASES, ids=str)
+def test_convolution_weight_gradient_direct(ctx, monkeypatch, case):
+    """The direct weight-gradient kernel, forced, against numpy on every dtype."""
+    shape, f, kernel, stride, dilate, pad, groups = case
+    nd = len(kernel)
+    stride, dilate, pad = stride or (1,) * nd, dilate or (1,) * nd, pad or (0,) * nd
+    monkeypatch.setattr(conv, "WGRAD_CANDIDATES", ({"method": "direct"},))
+    x = _rand(*shape)
+    out = ref_conv(x, _rand(f, shape[1] // groups, *kernel), _rand(f), stride, dilate, pad,
+                   groups)
+    dy = _rand(*out.shape)
+    want = ref_weight_grad_grouped(dy, x, kernel, stride, dilate, pad, groups)
+    kw = {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_group": groups}
+    for dtype in _dtypes(ctx):
+        _close(mx.nd._backward_Convolution_weight(_nd(dy, dtype), _nd(x, dtype), **kw), want,
+               dtype)
+
+
+def test_convolution_weight_gradient_method_measured_and_stored(ctx, monkeypatch, tmp_path):
+    """With the search on, the first weight gradient of a shape class times both methods
+    (on CPUs; elsewhere GEMM is the only one) and stores the faster under "conv_wgrad"."""
+    from clnet.runtime import tuning
+    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
+    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(conv, "_WGRAD_CHOSEN", {})
+    tuning.forget()
+    try:
+        x, dy = _rand(4, 2, 10, 12), _rand(4, 5, 8, 10)
+        kw = {"kernel": (3, 3), "stride": (1, 1), "dilate": (1, 1), "pad": (0, 0),
+              "num_group": 1}
+        want = ref_weight_grad_grouped(dy, x, (3, 3), (1, 1), (1, 1), (0, 0), 1)
+        timed = tuning.stats["timed"]
+        dw = mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
+        _close(dw, want, "float32")
+        methods = 2 if dw.device.kind == "cpu" else 1
+        assert tuning.stats["timed"] - timed == methods * tuning.PASSES
+        stored = tuning.store_for(dw.device).entries["conv_wgrad"]
+        assert list(stored.values())[0] in conv.WGRAD_CANDIDATES
+        mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
+        assert tuning.stats["timed"] - timed == methods * tuning.PASSES  # stored: no search
+    finally:
+        tuning.forget()
+
+
 def test_convolution_search_inside_a_recorded_step_records_only_the_step(ctx, monkeypatch,
                                                                           tmp_path):
     """The method search of an executor's first forward runs outside the launch recording:

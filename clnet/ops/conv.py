@@ -7,7 +7,9 @@ a (C*KH*KW) x (nb*OH*OW) matrix, one `matrix.gemm` call (batched over groups) mu
 weights with it, and one row copy (`rows_copy`) moves the (F, nb, OH*OW) product into NCHW
 with the bias added. The data gradient is GEMM(W^T, dY) then `col2im` (a gather: no
 atomics); the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
-gradient is a `sum`. Deconvolution's forward is the data gradient. Where matrix would pack
+gradient is a `sum`. The weight gradient may instead be one direct kernel (`wgrad_direct`),
+and the forward of one input channel per group `conv_one`, each chosen by measurement per
+shape class. Deconvolution's forward is the data gradient. Where matrix would pack
 the column matrix (or its transpose, for the weight gradient) into its B panels, im2col
 writes those panels itself (`im2col_packed`, `im2col_packed_t`) and the GEMM skips its pack.
 
@@ -318,31 +320,36 @@ def forward_class(dt, g: Geom) -> tuple:
 
 
 def _forward_method(x, w, y, g: Geom, bias) -> dict:
-    """The forward method for this shape class: measured once per class and device (on
-    scratch arrays of these shapes) and stored, or the default with the search off."""
-    dev, dt = y.device, y._dt
-    kind, key = forward_class(dt, g)
-    candidates = list(FORWARD_CANDIDATES[kind])
+    """The forward method for this shape class (see _measured)."""
+    kind, key = forward_class(y._dt, g)
+    return _measured("conv", key, FORWARD_CANDIDATES[kind], _FORWARD_CHOSEN, (x, w, y),
+                     lambda cand, xs, ws, ys: _forward_with(cand, xs, ws, ys, g, None))
+
+
+def _measured(family: str, key: str, candidates, chosen: dict, arrays, run) -> dict:
+    """The candidate for shape class `key`: measured once per class and device by
+    `run(candidate, *scratch)` on zero-filled scratch arrays shaped like `arrays` (its output
+    last) and stored under `family`, or the first candidate with CLNET_CONV_TUNE=0."""
+    dev = arrays[-1].device
     if not tuning.enabled("conv"):
         return candidates[0]
-    chosen = _FORWARD_CHOSEN.get((dev, key))
-    if chosen is None:
+    got = chosen.get((dev, key))
+    if got is None:
         from ..ndarray.ndarray import empty
         with replay.paused():  # the scratch arrays are no part of a step being recorded
-            xs, ws, ys = (empty(a.shape, a.context, a.dtype) for a in (x, w, y))
-            for a in (xs, ws):
+            scratch = [empty(a.shape, a.context, a.dtype) for a in arrays]
+            for a in scratch[:-1]:
                 a[:] = 0
 
         def measure(cand):  # tuning.choose keeps the best of its passes
-            _forward_with(cand, xs, ws, ys, g, None)  # builds the kernels
+            run(cand, *scratch)  # builds the kernels
             dev.queue.finish()
             start = time.perf_counter()
-            _forward_with(cand, xs, ws, ys, g, None)
+            run(cand, *scratch)
             dev.queue.finish()
             return time.perf_counter() - start
-        chosen = _FORWARD_CHOSEN[(dev, key)] = tuning.choose(dev, "conv", key, candidates,
-                                                             measure)
-    return chosen
+        got = chosen[(dev, key)] = tuning.choose(dev, family, key, list(candidates), measure)
+    return got
 
 
 def conv_forward(x, w, y, g: Geom, bias=None):
@@ -399,10 +406,53 @@ def conv_data_grad(dy, w, dx, g: Geom, bias=None):
         _col2im(dev, dt, dcols, dx, n0, nb, g, bias)
 
 
+# Weight-gradient methods, chosen per shape class like the forward's (family "conv_wgrad"):
+# im2col (into packed panels where the GEMM packs) + GEMM, or, on CPUs for kernels up to
+# WGRAD_DIRECT_MAX_KW wide, the direct kernel (wgrad_direct in kernels/conv.cl), which reads
+# the images in place. NOTE: pocl, LeNet's batch-64 weight gradients (medians of 9
+# alternating rounds): the 1-channel 5x5 layer took 0.59 ms direct against 1.10 ms through
+# GEMM, the 20-channel one 3.55 against 2.35 ms, so each layer keeps a different method.
+WGRAD_CANDIDATES = ({"method": "gemm"}, {"method": "direct"})
+WGRAD_DIRECT_MAX_KW = 8
+_WGRAD_CHOSEN: dict = {}  # (device, shape class) -> candidate
+
+
 def conv_weight_grad(dy, x, dw, g: Geom):
-    """dw = sum over the batch of GEMM(dY, cols^T), accumulated chunk by chunk."""
+    """dw = the weight gradient of conv(x, w) for output gradient dy, by the method measured
+    fastest for the shape class."""
     if dw.size == 0:
         return
+    candidates = WGRAD_CANDIDATES
+    if dw.device.kind != "cpu" or g.kw > WGRAD_DIRECT_MAX_KW or g.n * g.oh * g.ow == 0:
+        candidates = candidates[:1]
+    key = "wgrad/" + forward_class(dw._dt, g)[1]
+    method = _measured("conv_wgrad", key, candidates, _WGRAD_CHOSEN, (dy, x, dw),
+                       lambda cand, dys, xs, dws: _wgrad_with(cand, dys, xs, dws, g))
+    _wgrad_with(method, dy, x, dw, g)
+
+
+def _wgrad_with(method: dict, dy, x, dw, g: Geom):
+    if method["method"] == "direct":
+        _wgrad_direct(dy, x, dw, g)
+    else:
+        _wgrad_gemm(dy, x, dw, g)
+
+
+def _wgrad_direct(dy, x, dw, g: Geom):
+    dev, dt = dw.device, dw._dt
+    # filters per work-item (WFB): WFB x KW CT8 sums, 20 for 5-wide kernels (4 ran 12% faster
+    # than 3 on LeNet's second layer), 16 for 8-wide ones
+    fg, wfb = g.f // g.groups, 4 if g.kw <= 5 else 2
+    knl = template_kernel(dev, dt, "conv", "wgrad_direct", WKW=g.kw, WFB=wfb)
+    dev.enqueue(knl, (g.groups * _ceil(fg, wfb), g.c // g.groups, g.kh), (1, 1, 1),
+                [x._buf.cl_buffer, _L(x._offset), dy._buf.cl_buffer, _L(dy._offset),
+                 dw._buf.cl_buffer, _L(dw._offset)] + g.args() + [_I(g.n), _I(g.f),
+                                                                  _I(g.groups)],
+                (x._buf, dy._buf, dw._buf))
+
+
+def _wgrad_gemm(dy, x, dw, g: Geom):
+    """dw = the sum over the batch of GEMM(dY, cols^T), accumulated chunk by chunk."""
     dev, dt = dw.device, dw._dt
     ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
     c_op = Operand(dw._buf, dw._offset, ckg, 1, fg * ckg)
