@@ -1,5 +1,6 @@
 /* Convolution lowering over dense NCHW arrays: im2col / col2im and row copies; 1-D (NCW) runs
- * as H = OH = KH = 1. One program per dtype holds every kernel.
+ * as H = OH = KH = 1. One program per dtype holds every kernel, but for wgrad_direct, built
+ * only with WKW and WFB defined (see it at the end).
  *
  * Parameters (defines prepended by clnet.codegen.templates.render):
  *   T         element type
