@@ -355,6 +355,18 @@ def train_rates(makers: dict, batch: int, steps: int, repeats: int, warmup: int)
 
 
 # -- workloads ----------------------------------------------------------------------------------
+def tinygrad_call(compute, *hosts):
+    """A call of `compute(*tensors)` on tinygrad tensors of the `hosts` arrays (realised
+    once), realised and synchronised like clnet's and PyTorch's timed calls."""
+    from tinygrad import Device, Tensor
+    tensors = [Tensor(h).realize() for h in hosts]
+
+    def run():
+        compute(*tensors).realize()
+        Device[Device.DEFAULT].synchronize()
+    return run
+
+
 def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
     """{n: {framework: GFLOP/s}}: per size, blocks of products (about 0.1 s each) with the
     frameworks taking turns, after checking clnet's product against numpy's."""
@@ -363,15 +375,9 @@ def bench_sgemm(peers, ctx, repeats, sizes=GEMM_SIZES) -> dict:
     for n in sizes:
         calls, syncs, gflop = bn.dot_calls(n, ctx)
         if "tinygrad" in peers:
-            from tinygrad import Device, Tensor
             rng = np.random.RandomState(0)
-            ga, gb = (Tensor(rng.uniform(-1, 1, (n, n)).astype(np.float32)).realize()
-                      for _ in range(2))
-
-            def tinygrad_product():
-                (ga @ gb).realize()
-                Device[Device.DEFAULT].synchronize()
-            calls["tinygrad"] = tinygrad_product
+            calls["tinygrad"] = tinygrad_call(lambda a, b: a @ b, *(
+                rng.uniform(-1, 1, (n, n)).astype(np.float32) for _ in range(2)))
         out[n] = bn.rates_in_turns(calls, gflop, repeats, warmup=1, syncs=syncs)
     return out
 
@@ -384,15 +390,9 @@ def bench_tanh(peers, ctx, repeats, warmup):
 
     calls, gbytes = bn.elemwise_calls(ctx)
     if "tinygrad" in peers:
-        from tinygrad import Device, Tensor
         rng = np.random.RandomState(0)
-        a, b = (rng.uniform(-1, 1, bn.ELEMWISE_N).astype(np.float32) for _ in range(2))
-        ta, tb = Tensor(a).realize(), Tensor(b).realize()
-
-        def run():
-            (ta * tb + ta).tanh().realize()
-            Device[Device.DEFAULT].synchronize()
-        calls["tinygrad"] = run
+        calls["tinygrad"] = tinygrad_call(lambda a, b: (a * b + a).tanh(), *(
+            rng.uniform(-1, 1, bn.ELEMWISE_N).astype(np.float32) for _ in range(2)))
     bn.settle(0.5)
     imperative = bn.rates_in_turns(calls, gbytes, repeats, warmup)
     return imperative, dict(imperative, clnet=imperative.pop("clnet executor"))
@@ -402,14 +402,8 @@ def bench_sum(peers, ctx, repeats, warmup):
     import bench_ndarray as bn
     calls, gbytes = bn.sum_calls(ctx)
     if "tinygrad" in peers:
-        from tinygrad import Device, Tensor
-        tx = Tensor(np.random.RandomState(1).uniform(0, 1, bn.SUM_N).astype(np.float32))
-        tx.realize()
-
-        def run():
-            tx.sum().realize()
-            Device[Device.DEFAULT].synchronize()
-        calls["tinygrad"] = run
+        calls["tinygrad"] = tinygrad_call(lambda a: a.sum(), np.random.RandomState(1).uniform(
+            0, 1, bn.SUM_N).astype(np.float32))
     bn.settle(0.5)
     return bn.rates_in_turns(calls, gbytes, repeats, warmup)
 
