@@ -5,7 +5,9 @@ same run:
 
 - SGEMM n = 512, 1024, 2048 (GFLOP/s), through bench_gemm's timers and checks;
 - `tanh(a*b+a)` on 4M float32 (GB/s), clnet imperative and through a bound executor (where
-  the chain fuses into one kernel); `sum` of 16M float32 (GB/s), through bench_ndarray's;
+  the chain fuses into one kernel); `sum` of 16M float32 (GB/s), through bench_ndarray's,
+  with a line under the table on numpy's sum split over every core (what the machine's
+  memory gives all cores over one);
 - training steps (samples/s, SGD with momentum): an MLP 784-512-512-10 at batch 128 (clnet
   through Module and through a bare executor, numpy hand-written, PyTorch, tinygrad's JIT) and
   LeNet at batch 64 on 1x28x28 images (conv 20 5x5, pool 2, conv 50 5x5, pool 2, fc 500,
@@ -398,14 +400,40 @@ def bench_tanh(peers, ctx, repeats, warmup):
     return imperative, dict(imperative, clnet=imperative.pop("clnet executor"))
 
 
+# The sum row's extra turn: numpy's sum split over every core, which reads this machine's
+# memory with all its cores (the sum row's figures are bound by it, not by arithmetic).
+NUMPY_ALL_CORES = "numpy, all cores"
+
+
+def numpy_all_cores_sum(host: np.ndarray):
+    """A call summing `host` with numpy on os.cpu_count() threads, one slice each (numpy
+    releases the GIL inside a reduction)."""
+    from concurrent.futures import ThreadPoolExecutor
+    slices = np.array_split(host, os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(len(slices))
+    return lambda: sum(pool.map(np.sum, slices))
+
+
 def bench_sum(peers, ctx, repeats, warmup):
+    """{name: GB/s} of the sum row, with NUMPY_ALL_CORES beside the peers."""
     import bench_ndarray as bn
     calls, gbytes = bn.sum_calls(ctx)
+    host = np.random.RandomState(1).uniform(0, 1, bn.SUM_N).astype(np.float32)
     if "tinygrad" in peers:
-        calls["tinygrad"] = tinygrad_call(lambda a: a.sum(), np.random.RandomState(1).uniform(
-            0, 1, bn.SUM_N).astype(np.float32))
+        calls["tinygrad"] = tinygrad_call(lambda a: a.sum(), host)
+    calls[NUMPY_ALL_CORES] = numpy_all_cores_sum(host)
     bn.settle(0.5)
     return bn.rates_in_turns(calls, gbytes, repeats, warmup)
+
+
+def memory_note(summed: dict) -> str:
+    """What a second core adds to numpy's sum in this run: the ceiling of the sum row's ratio
+    to numpy on one thread."""
+    alone, all_cores = summed.get("numpy"), summed.get(NUMPY_ALL_CORES)
+    if not (isinstance(alone, float) and isinstance(all_cores, float)):
+        return ""
+    return (f"sum 16M, memory: numpy split over {os.cpu_count()} threads read "
+            f"{all_cores:.1f} GB/s, {all_cores / alone:.2f}x numpy on one thread")
 
 
 def bench_training(kind, peers, ctx, repeats, warmup, steps):
@@ -579,7 +607,7 @@ def main(argv=None) -> int:
     print(bn.describe(ctx) + ("; tinygrad (OpenCL)" if "tinygrad" in peers else ""))
     print(f"median of {repeats} timed runs after {warmup} warm-up run(s); load average "
           f"{os.getloadavg()[0]:.2f} at start\n", flush=True)
-    rows = []
+    rows, notes = [], []
     if "sgemm" in only:
         sgemm = bench_sgemm(peers, ctx, repeats)
         rows += [(f"SGEMM n={n}", "GFLOP/s", f, target_text("sgemm", f))
@@ -591,6 +619,8 @@ def main(argv=None) -> int:
                  ("tanh(a*b+a) 4M, bound executor", "GB/s", fused, target_text("tanh", fused))]
     if "sum" in only:
         summed = bench_sum(peers, ctx, repeats, warmup)
+        notes.append(memory_note(summed))
+        summed.pop(NUMPY_ALL_CORES)
         rows.append(("sum 16M", "GB/s", summed, target_text("sum", summed)))
     for kind, name, batch in (("mlp", "MLP train", MLP_BATCH), ("lenet", "LeNet train",
                                                                  LENET_BATCH)):
@@ -609,6 +639,8 @@ def main(argv=None) -> int:
                   target_text("start_warm", warm)),
                  ("start to first MLP step, empty cache", "s", empty, "report")]
     print(bn.format_table(rows, peers))
+    for note in filter(None, notes):
+        print(note)
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     return 0
 
