@@ -29,9 +29,10 @@
  *                   g (its KG = C*KH*KW / groups tap rows are the product's k), element
  *                   (q, k, e) at dst + g * dst_bs + (q * KG + k) * NR + e holds column
  *                   q * NR + e of tap row g * KG + k; columns past nb*OH*OW are zero.
- *                   Launch (C*KH*KW, ceil(ceil(nb*OH*OW / NR) / PACK_RUNS)): work-item
- *                   (r, s) writes the runs of NR values of tap row r in panels
- *                   s * PACK_RUNS .. s * PACK_RUNS + PACK_RUNS - 1, walking the positions.
+ *                   Launch (ceil(nb*OH*OW / NR), ceil(C*KH*KW / PACK_TAPS)): work-item
+ *                   (q, s) writes panel q for tap rows s * PACK_TAPS .. s * PACK_TAPS +
+ *                   PACK_TAPS - 1, one output row's segment of the panel at a time: a
+ *                   vector run per tap row where the segment reads inside the image.
  *   im2col_packed_t_SUFFIX  the packed panels of the transposed matrix (the weight
  *                   gradient's B: k runs over the nb*OH*OW positions, panels over a group's
  *                   KG tap rows): element (q, j, e) at dst + g * dst_bs + (q * nb*OH*OW + j)
@@ -123,15 +124,20 @@ inline void copy_run(__global T *dst, __global const T *src, const long n)
         dst[i] = src[i];
 }
 
-/* dst[0, n) = src[0, n) in the compute type (packed GEMM panels) */
+/* dst[0, n) = src[0, n) in the compute type (packed GEMM panels). Runs of 8 and more end
+ * with a vector that may overlap the one before it, so no scalar tail is left. NOTE: pocl,
+ * LeNet's 20-channel packed im2col: a scalar tail loop here made the kernel 2-3x slower. */
 typedef CT8 ctvec8u __attribute__((aligned(sizeof(CT))));
 inline void cvt_run(__global CT *dst, __global const T *src, const int n)
 {
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
+    if (n < 8) {
+        for (int i = 0; i < n; ++i)
+            dst[i] = (CT)src[i];
+        return;
+    }
+    for (int i = 0; i + 8 < n; i += 8)
         *(__global ctvec8u *)(dst + i) = LOAD8(src + i);
-    for (; i < n; ++i)
-        dst[i] = (CT)src[i];
+    *(__global ctvec8u *)(dst + n - 8) = LOAD8(src + n - 8);
 }
 
 /* dst[0, n) = src[0, n) + add */
@@ -190,60 +196,80 @@ __kernel void KN(im2col)(__global const T *restrict x, const long x_off,
     }
 }
 
-#define PACK_RUNS 8  /* runs of NR values per work-item of the packed im2col kernels */
+#define PACK_RUNS 8  /* positions per work-item of im2col_packed_t */
+#define PACK_TAPS 32  /* tap rows per work-item of im2col_packed */
 
 __kernel void KN(im2col_packed)(__global const T *restrict x, const long x_off,
                                 __global CT *restrict dst, GEOM_ARGS, const int nb,
                                 const int KG, const int NR, const long dst_bs)
 {
-    const int r = get_global_id(0), ohw = OH * OW;
-    const long ncols = (long)nb * ohw, q0 = get_global_id(1) * PACK_RUNS;
-    if (r >= C * KH * KW || q0 * NR >= ncols) return;
-    const long q1 = min(q0 + PACK_RUNS, (ncols + NR - 1) / NR);
-    const int kw = r % KW, kh = (r / KW) % KH, c = r / (KW * KH), p = q0 * NR % ohw;
-    int b = q0 * NR / ohw, oh = p / OW, ow = p % OW;
-    const int ih0 = kh * DH - PH, iw0 = kw * DW - PW;
-    const int2 span = col_range(iw0, SW, W, OW);
-    const int plain = SW == 1 && span.x == 0 && span.y == OW;  /* rows wholly inside */
-    __global const T *img = x + x_off + (long)c * H * W + iw0;
-    __global CT *out = dst + r / KG * dst_bs + (q0 * KG + r % KG) * NR;
-    for (long q = q0; q < q1; ++q, out += (long)KG * NR) {
-        const int nv = (int)min((long)NR, ncols - q * NR);
-        /* the run crosses output rows (and images): one output row segment at a time */
-        for (int e = 0; e < nv;) {
-            const int end = min(OW, ow + nv - e), ih = oh * SH + ih0;
-            __global CT *o = out + e - ow;  /* o[t]: output column t of this segment */
-            if (plain && ih >= 0 && ih < H) {
-                cvt_run(out + e, img + ((long)b * C * H + ih) * W + ow, end - ow);
+    const int ohw = OH * OW, taps = C * KH * KW, r0 = get_global_id(1) * PACK_TAPS;
+    const long q = get_global_id(0), ncols = (long)nb * ohw, j0 = q * NR;
+    if (j0 >= ncols || r0 >= taps) return;
+    const int r1 = min(r0 + PACK_TAPS, taps), nlive = (int)min((long)NR, ncols - j0);
+    __global const T *img = x + x_off;
+    __global CT *out0 = dst + r0 / KG * dst_bs + (q * KG + r0 % KG) * NR;
+    /* The panel's positions, one output row segment at a time (lanes e0 .. e0 + n - 1),
+     * each copied for every tap row: no per-lane state is kept. */
+    int b = j0 / ohw, oh = j0 % ohw / OW, ow = j0 % OW;
+    for (int e0 = 0; e0 < nlive;) {
+        const int n = min(OW - ow, nlive - e0), ih0 = oh * SH - PH, iw0 = ow * SW - PW;
+        __global const T *seg = img + ((long)b * C * H + ih0) * W + iw0;
+        __global CT *out = out0 + e0;
+        int kw = r0 % KW, kh = r0 / KW % KH, rk = r0 % KG;
+        __global const T *src = seg + ((long)(r0 / (KW * KH)) * H + kh * DH) * W + kw * DW;
+        /* every tap reads inside the image: nothing to check */
+        const int inside = SW == 1 && ih0 >= 0 && ih0 + (KH - 1) * DH < H && iw0 >= 0
+            && iw0 + (KW - 1) * DW + n <= W;
+        for (int r = r0; r < r1; ++r) {
+            const int ih = ih0 + kh * DH, iw = iw0 + kw * DW;
+            if (inside || (SW == 1 && ih >= 0 && ih < H && iw >= 0 && iw + n <= W)) {
+                cvt_run(out, src, n);
             } else if (ih < 0 || ih >= H) {
-                for (int t = ow; t < end; ++t)
-                    o[t] = (CT)0;
+                for (int e = 0; e < n; ++e)
+                    out[e] = (CT)0;
             } else {
-                __global const T *src = img + ((long)b * C * H + ih) * W;
-                const int lo = clamp(span.x, ow, end), hi = clamp(span.y, lo, end);
-                for (int t = ow; t < lo; ++t)
-                    o[t] = (CT)0;
-                if (SW == 1) {
-                    cvt_run(o + lo, src + lo, hi - lo);
-                } else {
-                    for (int t = lo; t < hi; ++t)
-                        o[t] = (CT)src[t * SW];
+                for (int e = 0; e < n; ++e) {
+                    const int w = iw + e * SW;
+                    out[e] = w >= 0 && w < W ? (CT)src[e * SW] : (CT)0;
                 }
-                for (int t = hi; t < end; ++t)
-                    o[t] = (CT)0;
             }
-            e += end - ow;
-            ow = end;
-            if (ow == OW) {
-                ow = 0;
-                if (++oh == OH) {
-                    oh = 0;
-                    ++b;
+            out += NR;
+            if (++rk == KG) {  /* the next group's panels */
+                rk = 0;
+                out += dst_bs - (long)KG * NR;
+            }
+            src += DW;  /* the next tap */
+            if (++kw == KW) {
+                kw = 0;
+                src += DH * W - KW * DW;
+                if (++kh == KH) {
+                    kh = 0;
+                    src += (H - KH * DH) * W;
                 }
             }
         }
-        for (int e = nv; e < NR; ++e)
-            out[e] = (CT)0;
+        e0 += n;
+        ow += n;
+        if (ow == OW) {
+            ow = 0;
+            if (++oh == OH) {
+                oh = 0;
+                ++b;
+            }
+        }
+    }
+    if (nlive < NR) {  /* the last panel: columns past the matrix are zero */
+        __global CT *out = out0;
+        for (int r = r0, rk = r0 % KG; r < r1; ++r) {
+            for (int e = nlive; e < NR; ++e)
+                out[e] = (CT)0;
+            out += NR;
+            if (++rk == KG) {
+                rk = 0;
+                out += dst_bs - (long)KG * NR;
+            }
+        }
     }
 }
 

@@ -318,9 +318,11 @@ def ref_weight_grad_grouped(dy, x, kernel, stride, dilate, pad, groups):
 
 # data shape, num_filter, kernel, stride, dilate, pad, num_group: products big enough for
 # matrix's packed path, so im2col writes its panels; nb*OH*OW and C*KH*KW/groups are not
-# multiples of the panel width, and K (C*KH*KW/groups, or nb*OH*OW) is odd
+# multiples of the panel width, and K (C*KH*KW/groups, or nb*OH*OW) is odd; the unpadded
+# case has output rows longer than a panel (whole-vector runs, every tap inside the image)
 PACKED_CASES = [
     ((3, 5, 9, 11), 40, (3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 3, 12, 21), 40, (3, 3), (1, 1), (1, 1), (0, 0), 1),
     ((8, 8, 20, 19), 32, (3, 3), (2, 1), (1, 2), (1, 1), 2),
     ((6, 9, 21, 17), 24, (3, 2), (1, 2), (2, 1), (2, 1), 3),
     ((7, 6, 201), 32, (5,), (2,), (2,), (3,), 2),

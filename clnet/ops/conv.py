@@ -41,7 +41,9 @@ _LAYOUTS = ("NCW", "NCHW", "NCDHW", "NWC", "NHWC", "NDHWC")
 # im2col writes the GEMM's packed B panels itself where the product takes the packed path
 # (one pass over the columns instead of im2col + gemm_pack_b); False keeps the plain matrix
 PACKED_COLS = True
-_RUNS = 8  # runs of NR values per work-item of the packed im2col kernels (PACK_RUNS)
+# work per work-item of the packed im2col kernels (kernels/conv.cl): positions of
+# im2col_packed_t (PACK_RUNS), tap rows of im2col_packed (PACK_TAPS)
+_RUNS, _TAPS = 8, 32
 
 
 def _ceil(a: int, b: int) -> int:
@@ -241,7 +243,7 @@ def _packed_cols(dev, dt, x, n0: int, nb: int, g: Geom, dims: tuple, a: Operand,
                     head + g.args() + tail, (x._buf, packed))
     else:
         dev.enqueue(_kernel(dev, dt, "im2col_packed"),
-                    (_ceil(g.groups * ckg, _LOCAL) * _LOCAL, _ceil(ncols, nr * _RUNS)),
+                    (_ceil(ncols, nr * _LOCAL) * _LOCAL, _ceil(g.groups * ckg, _TAPS)),
                     (_LOCAL, 1),
                     head + g.args() + tail, (x._buf, packed))
     return packed
