@@ -17,6 +17,7 @@ import pytest
 
 import clnet as mx
 from clnet.base import MXNetError
+from clnet.codegen import templates
 from clnet.ops import matrix
 from clnet.runtime import get_device, replay, tuning
 
@@ -185,6 +186,12 @@ def test_store_per_identity_and_corrupt_files(ctx, tune_dir):
         json.dump({"version": tuning.VERSION, "identity": "other", "entries": {"gemm": {
             "key": {"MR": 6}}}}, f)
     assert tuning.Store("platform|dev|2.0").get("gemm", "key") is None
+    # choices timed with other kernel templates (an older clnet) are searched again
+    doc = _json(one.path)
+    assert doc["kernels"] == templates.digest()
+    with open(one.path, "w") as f:
+        json.dump(dict(doc, kernels="0" * 32), f)
+    assert tuning.Store("platform|dev|1.0").get("gemm", "key") is None
     for garbage in ("{not json", "[1, 2]", '{"version": 1}'):
         with open(one.path, "w") as f:
             f.write(garbage)

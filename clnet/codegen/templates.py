@@ -7,6 +7,7 @@ is the Device's job.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from importlib import resources
 from string import Template
@@ -21,6 +22,16 @@ _PRAGMAS = {"cl_khr_fp64": "#pragma OPENCL EXTENSION cl_khr_fp64 : enable",
 def load(name: str) -> str:
     """Text of kernels/<name>.cl, shipped as package data `clnet.kernels`."""
     return resources.files("clnet.kernels").joinpath(f"{name}.cl").read_text()
+
+
+@functools.lru_cache(maxsize=None)
+def digest() -> str:
+    """A digest of every template's text: measured choices hold for the kernels they timed."""
+    h = hashlib.sha256()
+    files = [f for f in resources.files("clnet.kernels").iterdir() if f.name.endswith(".cl")]
+    for f in sorted(files, key=lambda f: f.name):
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -6,9 +6,10 @@ candidate with `measure` (under a time budget), keeps the fastest and stores it.
 per device identity (platform, device, driver version) lives in `<cache>/tuning/<sha>.json`,
 next to the kernel binaries of `device.cache_dir()`; it is rewritten atomically (temporary
 file + os.replace) and merged with what other processes wrote meanwhile. A corrupt or foreign
-file is ignored and replaced. What the candidates are and how one is timed is the caller's
-business (`ops.matrix` for GEMM). `CLNET_<FAMILY>_TUNE=0` turns a family's search off: the
-caller then uses its defaults and no file is read.
+file, or one whose choices were timed with other kernel templates (`templates.digest`: an
+upgraded clnet), is ignored and replaced. What the candidates are and how one is timed is the
+caller's business (`ops.matrix` for GEMM). `CLNET_<FAMILY>_TUNE=0` turns a family's search off:
+the caller then uses its defaults and no file is read.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..base import MXNetError, env_str
+from ..codegen import templates
 from . import replay
 from .device import cache_dir
 
@@ -69,6 +71,7 @@ class Store:
             return {}  # missing or corrupt: searched again and rewritten
         if (not isinstance(doc, dict) or doc.get("version") != VERSION
                 or doc.get("identity") != self.identity
+                or doc.get("kernels") != templates.digest()
                 or not isinstance(doc.get("entries"), dict)):
             return {}
         return {fam: dict(v) for fam, v in doc["entries"].items() if isinstance(v, dict)}
@@ -84,7 +87,8 @@ class Store:
                 merged.setdefault(fam, {}).update(values)
             merged.setdefault(family, {})[key] = choice
             self.entries = merged
-            doc = {"version": VERSION, "identity": self.identity, "entries": merged}
+            doc = {"version": VERSION, "identity": self.identity,
+                   "kernels": templates.digest(), "entries": merged}
             try:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 tmp = f"{self.path}.{os.getpid()}.{threading.get_ident()}.tmp"
