@@ -104,29 +104,37 @@ inline int2 col_range(const int iw0, const int SW, const int W, const int OW)
     return (int2)(lo, clamp(hi, lo, OW));
 }
 
+/* Runs: runs of 8 values and more end with a vector that may overlap the one before it, so
+ * no scalar tail loop is left. NOTE: pocl: a scalar tail loop after the vector loop made
+ * LeNet's packed im2col 2-3x slower, even where it ran no iteration. */
+
 /* dst[0, n) = v */
 inline void fill_run(__global T *dst, const T v, const long n)
 {
-    long i = 0;
-    for (; i + 8 <= n; i += 8)
+    if (n < 8) {
+        for (long i = 0; i < n; ++i)
+            dst[i] = v;
+        return;
+    }
+    for (long i = 0; i + 8 < n; i += 8)
         *(__global vec8u *)(dst + i) = (T8)v;
-    for (; i < n; ++i)
-        dst[i] = v;
+    *(__global vec8u *)(dst + n - 8) = (T8)v;
 }
 
-/* dst[0, n) = src[0, n) */
+/* dst[0, n) = src[0, n) (apart, or the same run) */
 inline void copy_run(__global T *dst, __global const T *src, const long n)
 {
-    long i = 0;
-    for (; i + 8 <= n; i += 8)
+    if (n < 8) {
+        for (long i = 0; i < n; ++i)
+            dst[i] = src[i];
+        return;
+    }
+    for (long i = 0; i + 8 < n; i += 8)
         *(__global vec8u *)(dst + i) = *(__global const vec8u *)(src + i);
-    for (; i < n; ++i)
-        dst[i] = src[i];
+    *(__global vec8u *)(dst + n - 8) = *(__global const vec8u *)(src + n - 8);
 }
 
-/* dst[0, n) = src[0, n) in the compute type (packed GEMM panels). Runs of 8 and more end
- * with a vector that may overlap the one before it, so no scalar tail is left. NOTE: pocl,
- * LeNet's 20-channel packed im2col: a scalar tail loop here made the kernel 2-3x slower. */
+/* dst[0, n) = src[0, n) in the compute type (packed GEMM panels) */
 typedef CT8 ctvec8u __attribute__((aligned(sizeof(CT))));
 inline void cvt_run(__global CT *dst, __global const T *src, const int n)
 {
@@ -140,24 +148,18 @@ inline void cvt_run(__global CT *dst, __global const T *src, const int n)
     *(__global ctvec8u *)(dst + n - 8) = LOAD8(src + n - 8);
 }
 
-/* dst[0, n) = src[0, n) + add */
+/* dst[0, n) = src[0, n) + add; dst may be src, so the last vector is read first */
 inline void copy_add_run(__global T *dst, __global const T *src, const long n, const CT add)
 {
-    long i = 0;
-    for (; i + 8 <= n; i += 8)
+    if (n < 8) {
+        for (long i = 0; i < n; ++i)
+            dst[i] = (T)((CT)src[i] + add);
+        return;
+    }
+    const CT8 last = LOAD8(src + n - 8) + add;
+    for (long i = 0; i + 8 < n; i += 8)
         STORE8(dst + i, LOAD8(src + i) + add);
-    for (; i < n; ++i)
-        dst[i] = (T)((CT)src[i] + add);
-}
-
-/* dst[0, n) += src[0, n) */
-inline void add_run(__global T *dst, __global const T *src, const int n)
-{
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        STORE8(dst + i, LOAD8(dst + i) + LOAD8(src + i));
-    for (; i < n; ++i)
-        dst[i] = (T)((CT)dst[i] + (CT)src[i]);
+    STORE8(dst + n - 8, last);
 }
 
 __kernel void KN(im2col)(__global const T *restrict x, const long x_off,
@@ -330,6 +332,24 @@ __kernel void KN(im2col_packed_t)(__global const T *restrict x, const long x_off
     }
 }
 
+/* *acc = image row ih's 8 values at row[ow .. ow + 7] plus what it takes there from the cols
+ * of kernel rows kh0 .. kh1 - 1 of one kernel column (`tap`: that tap row of the first
+ * channel). Written through a pointer: a double8 returned by value breaks pocl's ABI. */
+inline void col2im_add8(CT8 *acc, __global const T *row, __global const T *tap, const int ih,
+                        const int ow, const int kh0, const int kh1, const long ncols,
+                        const int PH, const int DH, const int SH, const int KW, const int OW)
+{
+    CT8 a = (CT8)0;
+    for (int kh = kh0; kh < kh1; ++kh) {
+        const int t = ih + PH - kh * DH;
+        if (SH == 1)
+            a += LOAD8(tap + kh * KW * ncols + t * OW + ow);
+        else if (t % SH == 0)
+            a += LOAD8(tap + kh * KW * ncols + t / SH * OW + ow);
+    }
+    *acc = LOAD8(row + ow) + a;
+}
+
 __kernel void KN(col2im)(__global const T *restrict cols, __global T *restrict dx,
                          const long dx_off, __global const T *restrict bias,
                          const long bias_off, const int has_bias, GEOM_ARGS, const int nb)
@@ -352,22 +372,19 @@ __kernel void KN(col2im)(__global const T *restrict cols, __global T *restrict d
         const int2 span = col_range(iw0, SW, W, OW);
         __global T *row = dst + iw0;
         __global const T *tap = base + kw * ncols;
-        if (SW == 1) {
-            /* sum the kernel rows' segments in registers, then add to the image row once:
-             * memory updates of overlapping segments stall store forwarding */
-            int ow = span.x;
-            for (; ow + 8 <= span.y; ow += 8) {
-                CT8 acc = (CT8)0;
-                for (int kh = kh0; kh < kh1; ++kh) {
-                    const int t = ih + PH - kh * DH;
-                    if (SH == 1)
-                        acc += LOAD8(tap + kh * KW * ncols + t * OW + ow);
-                    else if (t % SH == 0)
-                        acc += LOAD8(tap + kh * KW * ncols + t / SH * OW + ow);
-                }
-                STORE8(row + ow, LOAD8(row + ow) + acc);
+        if (SW == 1 && span.y - span.x >= 8) {
+            /* sum the kernel rows' segments in registers, then add to the image row once
+             * (memory updates of overlapping segments stall store forwarding); the last 8
+             * columns are summed first and stored last, over the vector before them */
+            CT8 last, acc;
+            col2im_add8(&last, row, tap, ih, span.y - 8, kh0, kh1, ncols, PH, DH, SH, KW, OW);
+            for (int ow = span.x; ow + 8 < span.y; ow += 8) {
+                col2im_add8(&acc, row, tap, ih, ow, kh0, kh1, ncols, PH, DH, SH, KW, OW);
+                STORE8(row + ow, acc);
             }
-            for (; ow < span.y; ++ow) {
+            STORE8(row + span.y - 8, last);
+        } else if (SW == 1) {
+            for (int ow = span.x; ow < span.y; ++ow) {
                 CT acc = (CT)0;
                 for (int kh = kh0; kh < kh1; ++kh) {
                     const int t = ih + PH - kh * DH;
