@@ -418,26 +418,34 @@ WGRAD_CASES = [c[:7] for c in CONV_CASES] + PACKED_CASES + [
 
 
 @pytest.mark.parametrize("case", WGRAD_CASES, ids=str)
-def test_convolution_weight_gradient_direct(ctx, monkeypatch, case):
-    """The direct weight-gradient kernel, forced, against numpy on every dtype."""
+@pytest.mark.parametrize("method", ["direct", "gemm_t"])
+def test_convolution_weight_gradient_methods(ctx, monkeypatch, method, case):
+    """The direct weight-gradient kernel and the transposed product (cols dY^T), each forced,
+    against numpy on every dtype; the product also summed over batch chunks of 2 images."""
     shape, f, kernel, stride, dilate, pad, groups = case
     nd = len(kernel)
     stride, dilate, pad = stride or (1,) * nd, dilate or (1,) * nd, pad or (0,) * nd
-    monkeypatch.setattr(conv, "WGRAD_CANDIDATES", ({"method": "direct"},))
+    monkeypatch.setattr(conv, "WGRAD_CANDIDATES", ({"method": method},))
     x = _rand(*shape)
     out = ref_conv(x, _rand(f, shape[1] // groups, *kernel), _rand(f), stride, dilate, pad,
                    groups)
     dy = _rand(*out.shape)
     want = ref_weight_grad_grouped(dy, x, kernel, stride, dilate, pad, groups)
     kw = {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_group": groups}
+    per_image = int(np.prod(out.shape[2:]) * shape[1] * np.prod(kernel))
+    chunks = (None, 2) if method == "gemm_t" and shape[0] > 2 else (None,)
+    whole = conv._COLS_BYTES
     for dtype in _dtypes(ctx):
-        _close(mx.nd._backward_Convolution_weight(_nd(dy, dtype), _nd(x, dtype), **kw), want,
-               dtype)
+        for chunk in chunks:
+            monkeypatch.setattr(conv, "_COLS_BYTES",
+                                chunk * per_image * np.dtype(dtype).itemsize if chunk else whole)
+            _close(mx.nd._backward_Convolution_weight(_nd(dy, dtype), _nd(x, dtype), **kw),
+                   want, dtype)
 
 
 def test_convolution_weight_gradient_method_measured_and_stored(ctx, monkeypatch, tmp_path):
-    """With the search on, the first weight gradient of a shape class times both methods
-    (on CPUs; elsewhere GEMM is the only one) and stores the faster under "conv_wgrad"."""
+    """With the search on, the first weight gradient of a shape class times the three methods
+    (on CPUs; elsewhere GEMM is the only one) and stores the fastest under "conv_wgrad"."""
     from clnet.runtime import tuning
     monkeypatch.setenv("CLNET_CONV_TUNE", "1")
     monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
@@ -451,7 +459,7 @@ def test_convolution_weight_gradient_method_measured_and_stored(ctx, monkeypatch
         timed = tuning.stats["timed"]
         dw = mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
         _close(dw, want, "float32")
-        methods = 2 if dw.device.kind == "cpu" else 1
+        methods = len(conv.WGRAD_CANDIDATES) if dw.device.kind == "cpu" else 1
         assert tuning.stats["timed"] - timed == methods * tuning.PASSES
         stored = tuning.store_for(dw.device).entries["conv_wgrad"]
         assert list(stored.values())[0] in conv.WGRAD_CANDIDATES

@@ -409,12 +409,16 @@ def conv_data_grad(dy, w, dx, g: Geom, bias=None):
 
 
 # Weight-gradient methods, chosen per shape class like the forward's (family "conv_wgrad"):
-# im2col (into packed panels where the GEMM packs) + GEMM, or, on CPUs for kernels up to
-# WGRAD_DIRECT_MAX_KW wide, the direct kernel (wgrad_direct in kernels/conv.cl), which reads
+# "gemm", dW = dY cols^T with im2col writing the transposed packed panels where the GEMM
+# packs; on CPUs also "gemm_t", dW^T = cols dY^T with the plain im2col matrix as A (no
+# transposition of the columns, a small one of the result), and for kernels up to
+# WGRAD_DIRECT_MAX_KW wide the direct kernel (wgrad_direct in kernels/conv.cl), which reads
 # the images in place. NOTE: pocl, LeNet's batch-64 weight gradients (medians of 9
 # alternating rounds): the 1-channel 5x5 layer took 0.59 ms direct against 1.10 ms through
-# GEMM, the 20-channel one 3.55 against 2.35 ms, so each layer keeps a different method.
-WGRAD_CANDIDATES = ({"method": "gemm"}, {"method": "direct"})
+# GEMM, the 20-channel one 3.55 against 2.35 ms; imperative calls, medians of 15 rounds:
+# gemm / gemm_t / direct 4.69 / 4.16 / 6.24 ms on that layer, 6.12 / 4.51 / 22.2 ms on
+# 16x64x16x16 3x3 pad 1 with 64 filters, 6.24 / 3.61 / 9.45 ms on 8x32x32x32 with 32.
+WGRAD_CANDIDATES = ({"method": "gemm"}, {"method": "gemm_t"}, {"method": "direct"})
 WGRAD_DIRECT_MAX_KW = 8
 _WGRAD_CHOSEN: dict = {}  # (device, shape class) -> candidate
 
@@ -425,8 +429,10 @@ def conv_weight_grad(dy, x, dw, g: Geom):
     if dw.size == 0:
         return
     candidates = WGRAD_CANDIDATES
-    if dw.device.kind != "cpu" or g.kw > WGRAD_DIRECT_MAX_KW or g.n * g.oh * g.ow == 0:
-        candidates = candidates[:1]
+    if dw.device.kind != "cpu" or g.n * g.oh * g.ow == 0:
+        candidates = candidates[:1]  # unmeasured on GPUs; an empty sum writes zeros
+    elif g.kw > WGRAD_DIRECT_MAX_KW:
+        candidates = tuple(c for c in candidates if c["method"] != "direct")
     key = "wgrad/" + forward_class(dw._dt, g)[1]
     method = _measured("conv_wgrad", key, candidates, _WGRAD_CHOSEN, (dy, x, dw),
                        lambda cand, dys, xs, dws: _wgrad_with(cand, dys, xs, dws, g))
@@ -434,10 +440,8 @@ def conv_weight_grad(dy, x, dw, g: Geom):
 
 
 def _wgrad_with(method: dict, dy, x, dw, g: Geom):
-    if method["method"] == "direct":
-        _wgrad_direct(dy, x, dw, g)
-    else:
-        _wgrad_gemm(dy, x, dw, g)
+    {"direct": _wgrad_direct, "gemm": _wgrad_gemm, "gemm_t": _wgrad_gemm_t}[method["method"]](
+        dy, x, dw, g)
 
 
 def _wgrad_direct(dy, x, dw, g: Geom):
@@ -474,6 +478,29 @@ def _wgrad_gemm(dy, x, dw, g: Geom):
             b = b._replace(buffer=_im2col(dev, dt, x, n0, nb, g))
         matrix.gemm(dev, dt, fg, ckg, ncols, a, b, c_op, batch=g.groups,
                     beta=0.0 if n0 == 0 else 1.0, packed_b=packed)
+
+
+def _wgrad_gemm_t(dy, x, dw, g: Geom):
+    """dw^T = the sum over the batch of GEMM(cols, dY^T), the im2col matrix as the product's
+    A in its own layout (no transposed panels), then transposed into dw."""
+    from .mapping import View, contiguous_strides
+    from .shape import _copy
+    dev, dt = dw.device, dw._dt
+    ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
+    tmp = Buffer(dev, g.groups * ckg * fg * dt.np.itemsize)
+    c_op = Operand(tmp, 0, fg, 1, ckg * fg)
+    step = _chunk(g, dt.np.itemsize)
+    for n0 in range(0, g.n, step):
+        nb = min(step, g.n - n0)
+        ncols = nb * ohw
+        dyt, dyoff = _f_major(dev, dt, dy, n0, nb, g)
+        a = Operand(_im2col(dev, dt, x, n0, nb, g), 0, ncols, 1, ckg * ncols)
+        b = Operand(dyt, dyoff, 1, ncols, fg * ncols)  # dY^T
+        matrix.gemm(dev, dt, ckg, fg, ncols, a, b, c_op, batch=g.groups,
+                    beta=0.0 if n0 == 0 else 1.0)
+    shape = (g.groups, fg, ckg)
+    _copy(dev, View(dw._buf, dw._offset, shape, contiguous_strides(shape), dt),
+          View(tmp, 0, shape, (ckg * fg, 1, fg), dt))
 
 
 # -- Convolution -------------------------------------------------------------------------------
