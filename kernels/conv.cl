@@ -198,6 +198,21 @@ __kernel void KN(im2col)(__global const T *restrict x, const long x_off,
     }
 }
 
+/* The next tap row (kw, then kh, then the channel) of a walk whose position `p` (a pointer
+ * or an offset) reads inside the image: p moves to that tap's element. */
+#define NEXT_TAP(p)                                                             \
+    do {                                                                        \
+        p += DW;                                                                \
+        if (++kw == KW) {                                                       \
+            kw = 0;                                                             \
+            p += DH * W - KW * DW;                                              \
+            if (++kh == KH) {                                                   \
+                kh = 0;                                                         \
+                p += (H - KH * DH) * W;                                         \
+            }                                                                   \
+        }                                                                       \
+    } while (0)
+
 #define PACK_RUNS 8  /* positions per work-item of im2col_packed_t */
 #define PACK_TAPS 32  /* tap rows per work-item of im2col_packed */
 
@@ -241,15 +256,7 @@ __kernel void KN(im2col_packed)(__global const T *restrict x, const long x_off,
                 rk = 0;
                 out += dst_bs - (long)KG * NR;
             }
-            src += DW;  /* the next tap */
-            if (++kw == KW) {
-                kw = 0;
-                src += DH * W - KW * DW;
-                if (++kh == KH) {
-                    kh = 0;
-                    src += (H - KH * DH) * W;
-                }
-            }
+            NEXT_TAP(src);
         }
         e0 += n;
         ow += n;
@@ -296,15 +303,7 @@ __kernel void KN(im2col_packed_t)(__global const T *restrict x, const long x_off
             long off = ((long)c * H + ihb + kh * DH) * W + iwb + kw * DW;
             for (int e = 0; e < nv; ++e) {
                 out[e] = (CT)img[off];
-                off += DW;
-                if (++kw == KW) {
-                    kw = 0;
-                    off += DH * W - KW * DW;
-                    if (++kh == KH) {
-                        kh = 0;
-                        off += (H - KH * DH) * W;
-                    }
-                }
+                NEXT_TAP(off);
             }
         } else {
             for (int e = 0; e < nv; ++e) {
