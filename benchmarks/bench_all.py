@@ -417,8 +417,8 @@ def numpy_all_cores_sum(host: np.ndarray):
 def bench_sum(peers, ctx, repeats, warmup):
     """{name: GB/s} of the sum row, with NUMPY_ALL_CORES beside the peers."""
     import bench_ndarray as bn
-    calls, gbytes = bn.sum_calls(ctx)
-    host = np.random.RandomState(1).uniform(0, 1, bn.SUM_N).astype(np.float32)
+    host = bn.sum_host()
+    calls, gbytes = bn.sum_calls(ctx, host)
     if "tinygrad" in peers:
         calls["tinygrad"] = tinygrad_call(lambda a: a.sum(), host)
     calls[NUMPY_ALL_CORES] = numpy_all_cores_sum(host)

@@ -208,9 +208,15 @@ def elemwise_calls(ctx) -> tuple:
     return calls, 3 * ELEMWISE_N * 4 / 1e9
 
 
-def sum_calls(ctx) -> tuple:
-    """({name: call}, GB per call) for the sum of 16M float32: clnet, numpy, PyTorch."""
-    x = np.random.RandomState(1).uniform(0, 1, SUM_N).astype(np.float32)
+def sum_host() -> np.ndarray:
+    """The 16M float32 values every framework sums."""
+    return np.random.RandomState(1).uniform(0, 1, SUM_N).astype(np.float32)
+
+
+def sum_calls(ctx, x: np.ndarray = None) -> tuple:
+    """({name: call}, GB per call) for the sum of `x` (sum_host() by default): clnet, numpy,
+    PyTorch."""
+    x = sum_host() if x is None else x
     cx = mx.nd.array(x, ctx=ctx)
     want = x.astype(np.float64).sum()
     calls = {"clnet": checked(synced(lambda: mx.nd.sum(cx)),
@@ -219,7 +225,7 @@ def sum_calls(ctx) -> tuple:
     if torch is not None:
         tx = to_torch(x)
         calls["torch"] = torch_synced(lambda: tx.sum())
-    return calls, SUM_N * 4 / 1e9
+    return calls, x.nbytes / 1e9
 
 
 def dot_calls(n: int, ctx, seed: int = 0) -> tuple:

@@ -108,58 +108,53 @@ inline int2 col_range(const int iw0, const int SW, const int W, const int OW)
  * no scalar tail loop is left. NOTE: pocl: a scalar tail loop after the vector loop made
  * LeNet's packed im2col 2-3x slower, even where it ran no iteration. */
 
+/* The body of a run function over [0, n): ONE(i) per element when n < 8, else PUT8(i, V8(i))
+ * for i = 0, 8, ... and last at n - 8, whose V8 is read before any store, so a run updated
+ * in place reads its own old values. */
+#define OVERLAPPED_RUN(n, ONE, V8, PUT8)                                        \
+    if ((n) < 8) {                                                              \
+        for (long i = 0; i < (n); ++i)                                          \
+            ONE(i);                                                             \
+        return;                                                                 \
+    }                                                                           \
+    const CT8 last_ = V8((n) - 8);                                              \
+    for (long i = 0; i + 8 < (n); i += 8)                                       \
+        PUT8(i, V8(i));                                                         \
+    PUT8((n) - 8, last_)
+
+typedef CT8 ctvec8u __attribute__((aligned(sizeof(CT))));
+#define PUT_T8(i, v) STORE8(dst + (i), v)
+#define PUT_CT8(i, v) (*(__global ctvec8u *)(dst + (i)) = (v))
+
 /* dst[0, n) = v */
 inline void fill_run(__global T *dst, const T v, const long n)
 {
-    if (n < 8) {
-        for (long i = 0; i < n; ++i)
-            dst[i] = v;
-        return;
-    }
-    for (long i = 0; i + 8 < n; i += 8)
-        *(__global vec8u *)(dst + i) = (T8)v;
-    *(__global vec8u *)(dst + n - 8) = (T8)v;
+#define ONE_FILL(i) (dst[i] = v)
+#define V8_FILL(i) ((CT8)(CT)v)
+    OVERLAPPED_RUN(n, ONE_FILL, V8_FILL, PUT_T8);
 }
 
 /* dst[0, n) = src[0, n) (apart, or the same run) */
 inline void copy_run(__global T *dst, __global const T *src, const long n)
 {
-    if (n < 8) {
-        for (long i = 0; i < n; ++i)
-            dst[i] = src[i];
-        return;
-    }
-    for (long i = 0; i + 8 < n; i += 8)
-        *(__global vec8u *)(dst + i) = *(__global const vec8u *)(src + i);
-    *(__global vec8u *)(dst + n - 8) = *(__global const vec8u *)(src + n - 8);
+#define ONE_COPY(i) (dst[i] = src[i])
+#define V8_SRC(i) LOAD8(src + (i))
+    OVERLAPPED_RUN(n, ONE_COPY, V8_SRC, PUT_T8);
 }
 
 /* dst[0, n) = src[0, n) in the compute type (packed GEMM panels) */
-typedef CT8 ctvec8u __attribute__((aligned(sizeof(CT))));
 inline void cvt_run(__global CT *dst, __global const T *src, const int n)
 {
-    if (n < 8) {
-        for (int i = 0; i < n; ++i)
-            dst[i] = (CT)src[i];
-        return;
-    }
-    for (int i = 0; i + 8 < n; i += 8)
-        *(__global ctvec8u *)(dst + i) = LOAD8(src + i);
-    *(__global ctvec8u *)(dst + n - 8) = LOAD8(src + n - 8);
+#define ONE_CVT(i) (dst[i] = (CT)src[i])
+    OVERLAPPED_RUN(n, ONE_CVT, V8_SRC, PUT_CT8);
 }
 
-/* dst[0, n) = src[0, n) + add; dst may be src, so the last vector is read first */
+/* dst[0, n) = src[0, n) + add; dst may be src */
 inline void copy_add_run(__global T *dst, __global const T *src, const long n, const CT add)
 {
-    if (n < 8) {
-        for (long i = 0; i < n; ++i)
-            dst[i] = (T)((CT)src[i] + add);
-        return;
-    }
-    const CT8 last = LOAD8(src + n - 8) + add;
-    for (long i = 0; i + 8 < n; i += 8)
-        STORE8(dst + i, LOAD8(src + i) + add);
-    STORE8(dst + n - 8, last);
+#define ONE_ADD(i) (dst[i] = (T)((CT)src[i] + add))
+#define V8_ADD(i) (LOAD8(src + (i)) + add)
+    OVERLAPPED_RUN(n, ONE_ADD, V8_ADD, PUT_T8);
 }
 
 __kernel void KN(im2col)(__global const T *restrict x, const long x_off,

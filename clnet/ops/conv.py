@@ -30,8 +30,10 @@ from ..base import MXNetError
 from ..codegen import templates
 from ..runtime import Buffer, replay, tuning
 from . import matrix
+from .mapping import View, contiguous_strides
 from .matrix import Operand
 from .registry import OpDef, Param, register
+from .shape import _copy
 
 FLOATS = ("float32", "float64", "float16")
 _L, _I = np.int64, np.int32
@@ -483,8 +485,6 @@ def _wgrad_gemm(dy, x, dw, g: Geom):
 def _wgrad_gemm_t(dy, x, dw, g: Geom):
     """dw^T = the sum over the batch of GEMM(cols, dY^T), the im2col matrix as the product's
     A in its own layout (no transposed panels), then transposed into dw."""
-    from .mapping import View, contiguous_strides
-    from .shape import _copy
     dev, dt = dw.device, dw._dt
     ohw, ckg, fg = g.oh * g.ow, g.c // g.groups * g.kh * g.kw, g.f // g.groups
     tmp = Buffer(dev, g.groups * ckg * fg * dt.np.itemsize)
