@@ -1,6 +1,7 @@
 """Tests for clnet.ops.matrix: dot and batch_dot against numpy (every float dtype, transpose
 flags, odd and size-0 shapes, non-contiguous inputs, both kernel paths, every PARAMS row), the
-`gemm` launcher's alpha/beta/stride forms and its bias epilogue on every kernel path, a B
+`gemm` launcher's alpha/beta/stride forms and its bias epilogue on every kernel path, the
+split over k of both the tiled and the packed path (recorded and replayed too), a B
 passed already packed (and the fallback where no packing happens), the gradients (autograd
 against numpy, the symbolic executor against finite differences) and the error messages. The
 measured search and the GEMV kernel's own cases are in test_gemm_tuning.py."""
@@ -13,6 +14,7 @@ import pytest
 
 import clnet as mx
 from clnet.base import MXNetError
+from clnet.dtype import as_dtype
 from clnet.ops import matrix
 from clnet.runtime import get_device
 
@@ -335,6 +337,76 @@ def test_tiled_split_k(ctx, dtype, monkeypatch, request):
                     path="tiled")
         want = 2.0 * _ref_batch_dot(a, b, ta, tb) + 0.5 * c + bias
         _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+
+
+@pytest.fixture
+def split_calls(monkeypatch, request):
+    """The CPU row's parameters on whatever device there is; the list of the split counts
+    of the products split over k."""
+    monkeypatch.setattr(matrix, "device_kind", lambda device: "cpu")
+    matrix.forget_choices()
+    request.addfinalizer(matrix.forget_choices)
+    calls = []
+    split_k = matrix._split_k
+    monkeypatch.setattr(matrix, "_split_k", lambda *args: calls.append(args[-1]) or
+                        split_k(*args))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_packed_split_k(ctx, dtype, split_calls, monkeypatch):
+    """The packed path splits a long k when the micro-kernel would have too few work-groups
+    (M x N small): partial products batched over ranges of k, a shorter last range, then
+    the ones-row sum with alpha and beta. Every transpose case, 2 to 64 compute units, up to
+    SPLIT_MAX ranges; products with enough work-groups stay whole."""
+    _need(ctx, dtype)
+    dev, calls = get_device(ctx), split_calls
+    # (compute units, (m, k, n), ranges): 4099 = 7 x 513 + 508, 6000 = 8 x 750,
+    # 9000 = 15 x 563 + 555 (SPLIT_MAX), 70 x 200 has 8 work-groups already
+    cases = [(2, (25, 4099, 20), 8), (2, (17, 6000, 3), 8), (64, (20, 9000, 5), 16),
+             (2, (70, 5000, 200), 1)]
+    for (units, (m, k, n), ranges), (ta, tb) in zip(cases, FLAGS):
+        monkeypatch.setattr(dev, "compute_units", units)
+        a, b = _operands(m, k, n, ta, tb, dtype)
+        c = _uniform((m, n), dtype)
+        xa, xb, xc = _nd(a), _nd(b), _nd(c)
+        op_a = matrix.Operand(xa._buf, 0, *((1, m) if ta else (k, 1)), 0)
+        op_b = matrix.Operand(xb._buf, 0, *((1, k) if tb else (n, 1)), 0)
+        calls.clear()
+        matrix.gemm(dev, xa._dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, 0),
+                    alpha=2.0, beta=0.5, path="packed")
+        assert calls == ([ranges] if ranges > 1 else [])
+        want = 2.0 * _ref_dot(a, b, ta, tb) + 0.5 * c
+        _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+    # kept whole: a bias, a C with rows apart (the partials are summed as one row), batches
+    params = matrix.gemm_params(dev, xa._dt)
+    dims = (25, 20, 4099, 1)
+    c_dense = matrix.Operand(None, 0, 20, 1, 0)
+    assert matrix._packed_splits(dev, xa._dt, params, dims, c_dense, None) == 8
+    assert matrix._packed_splits(dev, xa._dt, params, dims, c_dense, c_dense) == 1
+    assert matrix._packed_splits(dev, xa._dt, params, dims, c_dense._replace(rs=24), None) == 1
+    assert matrix._packed_splits(dev, xa._dt, params, dims[:3] + (2,), c_dense, None) == 1
+    half = as_dtype("float16")  # half partials would round: float16 stays whole
+    assert matrix._packed_splits(dev, half, params, dims, c_dense, None) == 1
+
+
+def test_packed_split_k_replayed(ctx, split_calls):
+    """A FullyConnected weight gradient that splits k (10 x 20 over a batch of 2048) in a
+    bound executor: the recorded step and its replays, on new data each time, against
+    numpy (the row of ones the sums use was filled outside the recording)."""
+    calls = split_calls
+    sym = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=10, name="fc")
+    ex = sym.simple_bind(ctx, data=(2048, 20), grad_req={"data": "null", "fc_weight": "write",
+                                                         "fc_bias": "write"})
+    for step in range(3):
+        x, og = _uniform((2048, 20), "float32"), _uniform((2048, 10), "float32")
+        ex.forward(is_train=True, data=x)
+        ex.backward([mx.nd.array(og, ctx=ctx)])
+        _check(ex.grad_dict["fc_weight"].asnumpy(), (og.T.astype(np.float64) @ x).astype(
+            np.float32), 2048, "float32")
+        np.testing.assert_allclose(ex.grad_dict["fc_bias"].asnumpy(), og.sum(0), rtol=1e-4,
+                                   atol=1e-4)
+    assert calls and calls[0] > 1
 
 
 def test_params_table(ctx):

@@ -3,7 +3,8 @@
 `gemm` enqueues C = alpha * op(A) * op(B) + beta * C (+ a bias along n) for strided, batched
 operands with the kernels of `kernels/gemm.cl` (one program per dtype and blocking): large
 products pack B (and A, unless reading it in place is faster) into panels and run the
-register-blocked micro-kernel (on GPUs, the local-memory tiled kernel of
+register-blocked micro-kernel, split over ranges of k when C has too few blocks to keep
+every compute unit busy (on GPUs, the local-memory tiled kernel of
 `kernels/gemm_tiled.cl` reading the operands in place instead), products of at most 4 rows
 whose operands are both contiguous along k run the GEMV kernel, tiny ones a direct kernel.
 The blocking parameters start from one table per device kind (`PARAMS`); a measured search
@@ -74,6 +75,12 @@ BUILT = frozenset(("MR", "NV", "KU", "NJ", "VEC_BYTES", "TM", "TN", "WX", "WY", 
 # MR = 6 won 4 of 36 searches of that step's shape classes (6 processes).
 BUILD_MIN_FLOPS = {"cpu": 2 * 512 ** 3, "gpu": 0}
 GEMV_MAX_M = 4  # the GEMV kernel's row limit (GEMV_MAX_M in gemm.cl)
+# Split k on the packed path: a product whose micro-kernel launch has fewer work-groups than
+# SPLIT_GROUPS per compute unit (M x N small, k long: the weight gradient of a convolution
+# with few channels, k = images x output positions) is computed as up to SPLIT_MAX products
+# over ranges of at least SPLIT_MIN_K k values, batched into partial sums, which one more
+# product (a row of ones times the partials) adds up into C.
+SPLIT_GROUPS, SPLIT_MIN_K, SPLIT_MAX = 4, 512, 16
 
 
 class Operand(NamedTuple):
@@ -268,7 +275,7 @@ def packed_b_stride(params: dict, n: int, k: int) -> int:
 def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
          batch: int = 1, alpha: float = 1.0, beta: float = 0.0, bias: Operand | None = None,
          params: dict | None = None, path: str | None = None,
-         packed_b: Buffer | None = None) -> None:
+         packed_b: Buffer | None = None, split: bool = True) -> None:
     """Enqueue C = alpha * op(A) * op(B) + beta * C (+ bias) for `batch` products of op(A)
     (m x k, read through `a`) and op(B) (k x n, read through `b`) into C (m x n, `c.cs` must
     be 1); `bias` (element j at bias.offset + j * bias.cs) is added to every row of C.
@@ -277,7 +284,8 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     operands contiguous along k). `packed_b` is op(B) already in the packed panel layout of
     the parameters `packed_b_params` returned for the same call (from offset 0, in the
     compute type): B is then not packed and `b` (its ordinary layout) is not read. Packed
-    panels are pooled temporaries; nothing waits on the host."""
+    panels are pooled temporaries; nothing waits on the host. `split=False` keeps a packed
+    product in one launch however few work-groups it has (see SPLIT_GROUPS)."""
     if m == 0 or n == 0 or batch == 0:
         return
     if packed_b is not None:
@@ -293,6 +301,11 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
         path = path or kernel_path(device, dt, m, n, k, a, b, batch, params)
         params = params or _tuned(device, dt, path, (m, n, k, batch), a, b)
         src = _source(dt, params, path)
+    if path == "packed" and split and packed_b is None:
+        splits = _packed_splits(device, dt, params, (m, n, k, batch), c, bias)
+        if splits > 1:
+            _split_k(device, dt, params, (m, n, k), a, b, c, alpha, beta, splits)
+            return
     ct = templates.compute_np(dt).type
     c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
     if bias is None:
@@ -360,6 +373,64 @@ def _splits(device, params, blocks: int, k: int) -> int:
     if blocks >= target:
         return 1
     return max(1, min(_ceil(target, blocks), k // (8 * params["TK"])))
+
+
+def _packed_splits(device, dt, params, dims, c: Operand, bias) -> int:
+    """Into how many products over ranges of k the packed path splits this one (1: none).
+    Only single products into a contiguous C without bias (the partials are summed as one
+    row of m * n values), in a compute type that is the element type."""
+    m, n, k, batch = dims
+    if batch != 1 or bias is not None or c.rs != n or k < 2 * SPLIT_MIN_K or (
+            templates.compute_ctype(dt) != dt.ctype):
+        return 1
+    nr = params["NV"] * params["VW"]
+    groups = _ceil(_ceil(n, nr), params["LQ"]) * _ceil(_ceil(m, params["MR"]), params["PM"])
+    target = SPLIT_GROUPS * device.compute_units
+    if groups >= target:
+        return 1
+    return min(_ceil(target, groups), k // SPLIT_MIN_K, SPLIT_MAX)
+
+
+def _split_k(device, dt, params, dims, a: Operand, b: Operand, c: Operand, alpha, beta,
+             splits: int) -> None:
+    """C = alpha * op(A) op(B) + beta * C as `splits` products over ranges of k (one batched
+    launch, and one more for a shorter last range), then C = alpha * (sum of the partials) +
+    beta * C by the direct kernel with a row of ones as A."""
+    m, n, k = dims
+    chunk = _ceil(k, splits)
+    full, rest = divmod(k, chunk)
+    parts = Buffer(device, (full + (rest > 0)) * m * n * templates.compute_np(dt).itemsize)
+    out = Operand(parts, 0, n, 1, m * n)
+    gemm(device, dt, m, n, chunk, a._replace(bs=chunk * a.cs), b._replace(bs=chunk * b.rs),
+         out, batch=full, params=params, path="packed", split=False)
+    if rest:
+        done = full * chunk
+        gemm(device, dt, m, n, rest, a._replace(offset=a.offset + done * a.cs),
+             b._replace(offset=b.offset + done * b.rs), out._replace(offset=full * m * n),
+             params=params, path="packed", split=False)
+    gemm(device, dt, 1, m * n, full + (rest > 0), Operand(_ones(device, dt), 0, 0, 1, 0),
+         Operand(parts, 0, m * n, 1, 0), c._replace(rs=m * n), alpha=alpha, beta=beta,
+         params=params, path="direct", split=False)
+
+
+_ONES: dict = {}  # (device, dtype) -> Buffer of SPLIT_MAX + 1 ones
+
+
+def _ones(device, dt) -> Buffer:
+    """A row of ones summing split-k partials: filled once per device and dtype, on the
+    queue (no host wait), outside any recorded step, whose replays then hold it."""
+    key = (device, dt.name)
+    buf = _ONES.get(key)
+    if buf is None:
+        import pyopencl as cl
+
+        from ..runtime import replay
+        with replay.paused():
+            buf = Buffer(device, (SPLIT_MAX + 1) * dt.np.itemsize)
+            cl.enqueue_fill_buffer(device.queue, buf.cl_buffer, np.ones(1, dt.np), 0,
+                                   buf.nbytes)
+        _ONES[key] = buf
+    return buf
 
 
 def _in_place_args(dims, a, b) -> list:
