@@ -158,6 +158,7 @@ class Executor:
                 values[(g, 0)] = empty(shapes[h], place[id(g)], types[h])
         persistent = set(all_heads)
         groups = planner.fuse(all_nodes, shapes, types, persistent, fwd_ids, place)
+        groups = planner.fuse_epilogues(groups, all_nodes, persistent, fwd_ids, place)
         items = planner.schedule(groups, fwd_ids, place)
         self._alias_gradients(wrt, grad_entries, values, place, shapes, types, heads)
         copies = {}  # (entry, context) -> NDArray: the entry's copy on another device
@@ -239,10 +240,13 @@ class Executor:
     def _step(self, group, value, values, shapes, types):
         """A closure enqueueing one group: the op's forward, or one fused kernel. `value(e)`
         is entry e on the group's device (the value itself or its copy there)."""
-        if len(group) == 1:
+        relu_forward = planner.relu_epilogue(group)
+        if len(group) == 1 or relu_forward:
             node = group[0]
             op, params = node.op, node.params
             ins = [value(e) for e in node.inputs]
+            if relu_forward:  # the producer's store applies the relu: its output is the relu's
+                return functools.partial(relu_forward, params, ins, [values[(group[1], 0)]])
             outs = [values[(node, k)] for k in range(node.num_outputs)]
             return lambda: op.forward(params, ins, outs)
         return self._fused_step(group, value, values, types)

@@ -83,6 +83,60 @@ def fuse(nodes, shapes, types, persistent, fwd_ids, place) -> list:
     return groups
 
 
+def is_relu(node: Node) -> bool:
+    op = node.op
+    return op is not None and (op.name == "relu" or (
+        op.name == "Activation" and node.params.get("act_type") == "relu"))
+
+
+def fuse_epilogues(groups, nodes, persistent, fwd_ids, place) -> list:
+    """`groups` with each relu that is a group of its own joined to its producer's group when
+    the producer can store the relu itself (an op with `relu_forward`: FullyConnected, whose
+    GEMM clamps in its store) and the relu is the only reader of that output: nothing else
+    needs the value before the relu (a training graph's relu gradient reads it, so only
+    forward-only graphs fuse). The joined group [producer, relu] is one launch
+    (`relu_epilogue`)."""
+    readers: dict = {}
+    for node in nodes:
+        for e in node.inputs:
+            readers.setdefault(tuple(e), []).append(node)
+    alone = {id(g[0]): g for g in groups if len(g) == 1}
+    joined = {}  # id of the producer's group -> the relu's group
+    for group in groups:
+        relu = group[0]
+        if len(group) != 1 or not is_relu(relu):
+            continue
+        e = tuple(relu.inputs[0])
+        producer = e[0]
+        if (id(producer) in alone and "relu_forward" in producer.op.extra and e[1] == 0
+                and e not in persistent and readers.get(e) == [relu]
+                and (id(producer) in fwd_ids) == (id(relu) in fwd_ids)
+                and place[id(producer)] == place[id(relu)]):
+            joined[id(alone[id(producer)])] = group
+    if not joined:
+        return groups
+    dropped = {id(g) for g in joined.values()}
+    out = []
+    for group in groups:
+        if id(group) in joined:
+            continue  # runs where its relu ran: every input of the producer is ready by then
+        if id(group) in dropped:
+            producer = group[0].inputs[0][0]
+            out.append([producer, group[0]])
+        else:
+            out.append(group)
+    return out
+
+
+def relu_epilogue(group):
+    """The forward of a [producer, relu] group of fuse_epilogues (the producer's
+    `relu_forward`, writing the relu's output), or None for other groups."""
+    if len(group) == 2 and is_relu(group[1]) and "relu_forward" in group[0].op.extra and (
+            group[1].inputs[0][0] is group[0]):
+        return group[0].op.extra["relu_forward"]
+    return None
+
+
 def schedule(groups, fwd_ids, place) -> list:
     """The launch list: (phase, item) pairs, phase 0 forward and 1 backward, an item
     ("run", group) or ("copy", entry, context). A value read on another device than its

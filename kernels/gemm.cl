@@ -18,9 +18,12 @@
  *   PACK_AT, PACK_BT  (optional) the CT vector of MR, of NR values: defined when T == CT,
  *           KU == VW and the width is 2, 4, 8 or 16; full pack tiles then move as vectors
  *   SUFFIX  kernel-name suffix: the dtype, e.g. f32
+ *   EPI_BIAS, EPI_RELU, RELU(v, V)  the epilogue's flag bits and its relu (clnet.ops.matrix
+ *           defines them for both GEMM templates)
  * Sizes, strides and blocking factors are long arguments, so one build serves every shape.
- * Every kernel ends with the same epilogue: C = alpha * sum + beta * C (+ bias[j] when
- * has_bias, bias element j at bias_off + j * bias_cs), so a layer's bias costs no launch.
+ * Every kernel ends with the same epilogue: C = alpha * sum + beta * C (+ bias[j] when bit 0
+ * of `epi` is set, bias element j at bias_off + j * bias_cs), then max(C, 0) when bit 1 is
+ * set (EPI_RELU: a fully connected layer's relu), so neither costs a launch.
  *
  * Kernels (pack kernels take the operand's strides along the panel direction, ws, and k, ks):
  *   gemm_pack_a_SUFFIX  op(A) -> row panels of MR rows (rows past M are zero), cut along k
@@ -68,6 +71,9 @@
 #define KU 8
 #define VSTORE 1
 #define SUFFIX f32
+#define EPI_BIAS 1
+#define EPI_RELU 2
+#define RELU(v, V) max((v), (V)0)
 #endif
 
 #ifndef NJ
@@ -188,7 +194,7 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
     __global const CT *ap, const long ap_bs, __global const CT *bp, const long bp_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
     const CT alpha, const CT beta,
-    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias,
+    __global const T *bias, const long bias_off, const long bias_cs, const int epi,
     const long PM, const long KC,
     __global const T *a, const long a_off, const long a_rs, const long a_cs, const long a_bs,
     const int apacked)
@@ -203,17 +209,18 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
     __global const T *bias0 = bias + bias_off + j0 * bias_cs;
 #if VSTORE
     const int vec_ok = j0 + NR <= N && ldc % VW == 0 && (size_t)c0 % sizeof(CTV) == 0 &&
-                       (!has_bias || bias_cs == 1);
+                       (!(epi & EPI_BIAS) || bias_cs == 1);
     CTV bvec[NV];
     #pragma unroll
     for (int v = 0; v < NV; ++v)
-        bvec[v] = has_bias && vec_ok ? ((__global const CTVU *)bias0)[v] : (CTV)0;
+        bvec[v] = (epi & EPI_BIAS) && vec_ok ? ((__global const CTVU *)bias0)[v] : (CTV)0;
 #endif
     /* k0 == 0 runs once even when K == 0, so C still becomes beta * C */
     for (long k0 = 0; k0 < K || k0 == 0; k0 += KC) {
         const long k1 = min(k0 + KC, K);
         const CT bt = k0 == 0 ? beta : (CT)1;  /* later k blocks add to the partial sums */
-        const int addb = has_bias && k0 == 0;  /* the bias joins the first k block only */
+        const int addb = (epi & EPI_BIAS) && k0 == 0;  /* the bias joins the first k block */
+        const int relu = (epi & EPI_RELU) && k1 == K;  /* relu follows the last one */
         for (long p = p_start; p < p_stop; ++p) {
             CTV acc[MR][NV];
             #pragma unroll
@@ -243,7 +250,8 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
                     #pragma unroll
                     for (int v = 0; v < NV; ++v) {
                         const CTV old = bt == (CT)0 ? (CTV)0 : bt * row[v];
-                        row[v] = alpha * acc[r][v] + old + (addb ? bvec[v] : (CTV)0);
+                        const CTV val = alpha * acc[r][v] + old + (addb ? bvec[v] : (CTV)0);
+                        row[v] = relu ? RELU(val, CTV) : val;
                     }
                 }
                 continue;
@@ -260,7 +268,8 @@ __kernel void KN(gemm_micro)(const long M, const long N, const long K,
                     for (int e = 0; e < NR && j0 + e < N; ++e) {
                         const CT old = bt == (CT)0 ? (CT)0 : bt * (CT)row[e];
                         const CT bv = addb ? (CT)bias0[e * bias_cs] : (CT)0;
-                        row[e] = (T)(alpha * vals.s[e] + old + bv);
+                        const CT val = alpha * vals.s[e] + old + bv;
+                        row[e] = (T)(relu ? RELU(val, CT) : val);
                     }
                 }
             }
@@ -273,7 +282,7 @@ __kernel void KN(gemm_direct)(const long M, const long N, const long K,
     __global const T *bm, const long b_off, const long b_rs, const long b_cs, const long b_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
     const CT alpha, const CT beta,
-    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias)
+    __global const T *bias, const long bias_off, const long bias_cs, const int epi)
 {
     const long q = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
     const long j0 = q * NR;
@@ -305,8 +314,10 @@ __kernel void KN(gemm_direct)(const long M, const long N, const long K,
     }
     __global T *out = c + c_off + b * c_bs + i * ldc + j0;
     for (int e = 0; e < nc; ++e) {
-        const CT bv = has_bias ? (CT)bias[bias_off + (j0 + e) * bias_cs] : (CT)0;
-        out[e] = (T)((beta == (CT)0 ? alpha * acc[e] : alpha * acc[e] + beta * (CT)out[e]) + bv);
+        const CT bv = (epi & EPI_BIAS) ? (CT)bias[bias_off + (j0 + e) * bias_cs] : (CT)0;
+        const CT val = (beta == (CT)0 ? alpha * acc[e] : alpha * acc[e] + beta * (CT)out[e])
+                       + bv;
+        out[e] = (T)((epi & EPI_RELU) ? RELU(val, CT) : val);
     }
 }
 
@@ -343,7 +354,7 @@ __kernel void KN(gemm_gemv)(const long M, const long N, const long K,
     __global const T *bm, const long b_off, const long b_cs, const long b_bs,
     __global T *c, const long c_off, const long ldc, const long c_bs,
     const CT alpha, const CT beta,
-    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias)
+    __global const T *bias, const long bias_off, const long bias_cs, const int epi)
 {
     const long q = get_global_id(0), b = get_global_id(2);
     const long j0 = q * NJ;
@@ -385,9 +396,10 @@ __kernel void KN(gemm_gemv)(const long M, const long N, const long K,
     for (int r = 0; r < M; ++r) {
         __global T *out = c + c_off + b * c_bs + r * ldc + j0;
         for (int j = 0; j < nj; ++j) {
-            const CT bv = has_bias ? (CT)bias[bias_off + (j0 + j) * bias_cs] : (CT)0;
+            const CT bv = (epi & EPI_BIAS) ? (CT)bias[bias_off + (j0 + j) * bias_cs] : (CT)0;
             const CT old = beta == (CT)0 ? (CT)0 : beta * (CT)out[j];
-            out[j] = (T)(alpha * sum[r][j] + old + bv);
+            const CT val = alpha * sum[r][j] + old + bv;
+            out[j] = (T)((epi & EPI_RELU) ? RELU(val, CT) : val);
         }
     }
 }

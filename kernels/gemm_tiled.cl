@@ -22,6 +22,7 @@
  *   WX, WY         work-group shape (local size (WX, WY, 1))
  *   TK             k values per tile; BM * TK and TK * BN are multiples of WX * WY
  *   SUFFIX         kernel-name suffix: the dtype, e.g. f32
+ *   EPI_BIAS, EPI_RELU, RELU(v, V)   the epilogue's flags and relu (as in gemm.cl)
  * Kernels:
  *   gemm_tiled_SUFFIX       launch (ceil(N / BN) * WX, ceil(M / BM) * WY, batch * splits)
  *   gemm_splitk_sum_SUFFIX  work-item (j, i, b) sums part over the splits into C(b, i, j);
@@ -37,6 +38,9 @@
 #define WY 16
 #define TK 16
 #define SUFFIX f32
+#define EPI_BIAS 1
+#define EPI_RELU 2
+#define RELU(v, V) max((v), (V)0)
 #endif
 
 #define BM (TM * WY)
@@ -49,16 +53,18 @@
 
 #define C_ARGS __global T *c, const long c_off, const long ldc, const long c_bs,           \
     const CT alpha, const CT beta,                                                        \
-    __global const T *bias, const long bias_off, const long bias_cs, const int has_bias
+    __global const T *bias, const long bias_off, const long bias_cs, const int epi
 
-/* C(b, i, j) = alpha * sum + beta * C (+ bias[j]); beta == 0 never reads C. */
+/* C(b, i, j) = alpha * sum + beta * C (+ bias[j] with EPI_BIAS, then max(., 0) with
+ * EPI_RELU, bits of epi); beta == 0 never reads C. */
 INLINE void store_c(const long b, const long i, const long j, const CT sum, C_ARGS) {
     __global T *out = c + c_off + b * c_bs + i * ldc + j;
-    const CT bv = has_bias ? (CT)bias[bias_off + j * bias_cs] : (CT)0;
+    const CT bv = (epi & EPI_BIAS) ? (CT)bias[bias_off + j * bias_cs] : (CT)0;
     const CT old = beta == (CT)0 ? (CT)0 : beta * (CT)*out;
-    *out = (T)(alpha * sum + old + bv);
+    const CT val = alpha * sum + old + bv;
+    *out = (T)((epi & EPI_RELU) ? RELU(val, CT) : val);
 }
-#define C_PASS c, c_off, ldc, c_bs, alpha, beta, bias, bias_off, bias_cs, has_bias
+#define C_PASS c, c_off, ldc, c_bs, alpha, beta, bias, bias_off, bias_cs, epi
 
 __kernel __attribute__((reqd_work_group_size(WX, WY, 1)))
 void KN(gemm_tiled)(const long M, const long N, const long K,

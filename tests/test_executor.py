@@ -214,6 +214,55 @@ def test_fusion_with_two_inputs_and_an_intermediate_head(ctx):
     assert_almost_equal(both.outputs[1], want_y, 1e-5, 1e-6)
 
 
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_fully_connected_stores_its_relu_in_inference(ctx, dtype):
+    """A forward-only graph runs FullyConnected + relu (Activation or the op) as one launch,
+    the GEMM clamping in its store: bit-identical to the imperative ops (at batch 1 the GEMV
+    kernels, three launches in all; at 300 the first layer takes the packed or tiled path, the
+    others the direct kernel). A relu whose input is also a head, or whose input the backward
+    pass reads (training), runs on its own."""
+    if dtype == "float64":
+        _fp64(ctx)
+    data = mx.sym.var("data")
+    h = mx.sym.Activation(mx.sym.FullyConnected(data, num_hidden=40, name="fc1"),
+                          act_type="relu", name="r1")
+    fc2 = mx.sym.FullyConnected(h, num_hidden=24, no_bias=True, name="fc2")
+    net = mx.sym.FullyConnected(mx.sym.relu(fc2, name="r2"), num_hidden=3, name="fc3")
+    rng = np.random.RandomState(5)
+    for batch in (1, 300):
+        args = {"data": rng.uniform(-1, 1, (batch, 50))}
+        for name, shape in (("fc1_weight", (40, 50)), ("fc1_bias", (40,)),
+                            ("fc2_weight", (24, 40)), ("fc3_weight", (3, 24)),
+                            ("fc3_bias", (3,))):
+            args[name] = rng.uniform(-1, 1, shape)
+        arrays = {k: _nd(v, dtype) for k, v in args.items()}
+        ex = net.bind(ctx, arrays)
+        ex.forward()
+        listing = ex.debug_str()
+        assert "fc1 (FullyConnected) + r1 (Activation)" in listing
+        assert "fc2 (FullyConnected) + r2 (relu)" in listing
+        if batch == 1:
+            assert _launches(ctx, ex.forward) == 3
+        nd = mx.nd
+        r1 = nd.Activation(nd.FullyConnected(arrays["data"], arrays["fc1_weight"],
+                                             arrays["fc1_bias"], num_hidden=40), act_type="relu")
+        assert (r1.asnumpy() == 0).any() and (r1.asnumpy() > 0).any()
+        r2 = nd.relu(nd.FullyConnected(r1, arrays["fc2_weight"], num_hidden=24, no_bias=True))
+        want = nd.FullyConnected(r2, arrays["fc3_weight"], arrays["fc3_bias"], num_hidden=3)
+        np.testing.assert_array_equal(ex.outputs[0].asnumpy(), want.asnumpy())
+        # fc2's output is a head as well: the relu after it runs on its own
+        both = mx.sym.Group([net, fc2]).bind(ctx, arrays)
+        both.forward()
+        assert "fc2 (FullyConnected) + r2" not in both.debug_str()
+        np.testing.assert_array_equal(both.outputs[0].asnumpy(), want.asnumpy())
+    # training: the relu's gradient reads the FullyConnected output, so both are kept
+    grads = {k: mx.nd.zeros(v.shape, ctx=ctx, dtype=dtype) for k, v in arrays.items()}
+    train = net.bind(ctx, arrays, args_grad=grads)
+    assert "+ r1" not in train.debug_str() and "+ r2" not in train.debug_str()
+    train.forward(is_train=True)
+    np.testing.assert_array_equal(train.outputs[0].asnumpy(), want.asnumpy())
+
+
 def test_fused_backward_matches_numpy(ctx):
     _fp64(ctx)
     x = mx.sym.var("x")

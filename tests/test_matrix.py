@@ -212,14 +212,16 @@ def test_gemm_alpha_beta_and_shared_operand(ctx, alpha, beta, m, k, n, pad, off)
     _check(xc.asnumpy(), want.astype("float32"), k, "float32")
 
 
+@pytest.mark.parametrize("relu", (False, True))
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize("m,k,n,paths", [(3, 5, 7, "direct"), (2, 70, 33, "gemv"),
                                          (4, 70, 33, {"cpu": "direct", "gpu": "tiled"}),
                                          (70, 300, 40, {"cpu": "packed", "gpu": "tiled"})])
-def test_gemm_bias_epilogue(ctx, dtype, m, k, n, paths):
+def test_gemm_bias_epilogue(ctx, dtype, m, k, n, paths, relu):
     """gemm's bias (a vector along n, here a strided view) is added once to every row in
-    each kernel path's store, with beta reading C as well. Which path a shape takes depends
-    on the device kind's PARAMS row (GPUs tile 4-row products)."""
+    each kernel path's store, with beta reading C as well, and `relu` clamps the sum after
+    them (after the last k block of the packed path). Which path a shape takes depends on
+    the device kind's PARAMS row (GPUs tile 4-row products)."""
     _need(ctx, dtype)
     path = paths if isinstance(paths, str) else paths[matrix.device_kind(get_device(ctx))]
     a, w = _uniform((m, k), dtype), _uniform((n, k), dtype)
@@ -234,9 +236,13 @@ def test_gemm_bias_epilogue(ctx, dtype, m, k, n, paths):
         op_b = matrix.Operand(xw._buf, 0, n, 1, 0)
     assert matrix.kernel_path(dev, dt, m, n, k, op_a, op_b) == path
     matrix.gemm(dev, dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, 0),
-                beta=0.5, bias=matrix.Operand(xb._buf, 2, 0, 3, 0))
+                beta=0.5, bias=matrix.Operand(xb._buf, 2, 0, 3, 0), relu=relu)
     want = a.astype(np.float64) @ w.T + 0.5 * c + bias[2::3]
-    _check(xc.asnumpy(), want.astype(dtype), k, dtype)
+    got = xc.asnumpy()
+    if relu:
+        assert (got == 0).mean() > 0.2  # the clamp ran (about half the sums are negative)
+        want = np.maximum(want, 0)
+    _check(got, want.astype(dtype), k, dtype)
 
 
 def _pack_panels(b, nr):
@@ -332,10 +338,12 @@ def test_tiled_split_k(ctx, dtype, monkeypatch, request):
         xa, xb, xc, xv = _nd(a), _nd(b), _nd(c), _nd(bias)
         op_a = matrix.Operand(xa._buf, 0, *((1, m) if ta else (k, 1)), m * k)
         op_b = matrix.Operand(xb._buf, 0, *((1, k) if tb else (n, 1)), k * n)
+        relu = ta != tb  # the epilogue's relu after the splits' sum, in half the cases
         matrix.gemm(dev, xa._dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, m * n),
                     batch=2, alpha=2.0, beta=0.5, bias=matrix.Operand(xv._buf, 0, 0, 1, 0),
-                    path="tiled")
+                    path="tiled", relu=relu)
         want = 2.0 * _ref_batch_dot(a, b, ta, tb) + 0.5 * c + bias
+        want = np.maximum(want, 0) if relu else want
         _check(xc.asnumpy(), want.astype(dtype), k, dtype)
 
 
@@ -348,8 +356,11 @@ def split_calls(monkeypatch, request):
     request.addfinalizer(matrix.forget_choices)
     calls = []
     split_k = matrix._split_k
-    monkeypatch.setattr(matrix, "_split_k", lambda *args: calls.append(args[-1]) or
-                        split_k(*args))
+
+    def counted(device, dt, params, dims, a, b, c, alpha, beta, splits, relu):
+        calls.append(splits)
+        split_k(device, dt, params, dims, a, b, c, alpha, beta, splits, relu)
+    monkeypatch.setattr(matrix, "_split_k", counted)
     return calls
 
 
@@ -373,10 +384,12 @@ def test_packed_split_k(ctx, dtype, split_calls, monkeypatch):
         op_a = matrix.Operand(xa._buf, 0, *((1, m) if ta else (k, 1)), 0)
         op_b = matrix.Operand(xb._buf, 0, *((1, k) if tb else (n, 1)), 0)
         calls.clear()
+        relu = ta != tb  # applied by the sum of the partials only
         matrix.gemm(dev, xa._dt, m, n, k, op_a, op_b, matrix.Operand(xc._buf, 0, n, 1, 0),
-                    alpha=2.0, beta=0.5, path="packed")
+                    alpha=2.0, beta=0.5, path="packed", relu=relu)
         assert calls == ([ranges] if ranges > 1 else [])
         want = 2.0 * _ref_dot(a, b, ta, tb) + 0.5 * c
+        want = np.maximum(want, 0) if relu else want
         _check(xc.asnumpy(), want.astype(dtype), k, dtype)
     # kept whole: a bias, a C with rows apart (the partials are summed as one row), batches
     params = matrix.gemm_params(dev, xa._dt)

@@ -110,15 +110,22 @@ def gemm_params(device, dt, change: dict | None = None) -> dict:
     return params
 
 
+# The epilogue's flag bits (the kernels' `epi` argument) and its relu, defined for both
+# templates: relu is the elementwise op's own expression (codegen prints Max as max), so a
+# fused relu gives the same bits as the separate launch.
+EPI_BIAS, EPI_RELU = 1, 2
+_EPILOGUE = {"EPI_BIAS": EPI_BIAS, "EPI_RELU": EPI_RELU, "RELU(v, V)": "max((v), (V)0)"}
+
+
 def _source(dt, params, path: str) -> str:
     ct = templates.compute_ctype(dt)
     if path == "tiled":
         defines = {"T": dt.ctype, "CT": ct, "SUFFIX": dt.suffix,
-                   **{p: params[p] for p in ("TM", "TN", "WX", "WY", "TK")}}
+                   **{p: params[p] for p in ("TM", "TN", "WX", "WY", "TK")}, **_EPILOGUE}
         return templates.render("gemm_tiled", defines, (dt,))
     defines = {"T": dt.ctype, "CT": ct, "CTV": f"{ct}{params['VW']}", "VW": params["VW"],
                "MR": params["MR"], "NV": params["NV"], "KU": params["KU"], "NJ": params["NJ"],
-               "VSTORE": int(ct == dt.ctype), "SUFFIX": dt.suffix}
+               "VSTORE": int(ct == dt.ctype), "SUFFIX": dt.suffix, **_EPILOGUE}
     for name, width in (("PACK_AT", params["MR"]), ("PACK_BT", params["NV"] * params["VW"])):
         if ct == dt.ctype and params["KU"] == params["VW"] and width in (2, 4, 8, 16):
             defines[name] = f"{ct}{width}"  # pack tiles as vectors (kernels/gemm.cl)
@@ -132,7 +139,6 @@ def _ceil(a: int, b: int) -> int:
 # Scalars go to kernels as numpy values of the kernel's types (long sizes and strides), so
 # Device.enqueue can declare them to pyopencl once per kernel.
 _L = np.int64
-_ONE, _ZERO = np.int32(1), np.int32(0)
 
 
 def kernel_path(device, dt, m: int, n: int, k: int, a: Operand, b: Operand,
@@ -275,7 +281,7 @@ def packed_b_stride(params: dict, n: int, k: int) -> int:
 def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
          batch: int = 1, alpha: float = 1.0, beta: float = 0.0, bias: Operand | None = None,
          params: dict | None = None, path: str | None = None,
-         packed_b: Buffer | None = None, split: bool = True) -> None:
+         packed_b: Buffer | None = None, split: bool = True, relu: bool = False) -> None:
     """Enqueue C = alpha * op(A) * op(B) + beta * C (+ bias) for `batch` products of op(A)
     (m x k, read through `a`) and op(B) (k x n, read through `b`) into C (m x n, `c.cs` must
     be 1); `bias` (element j at bias.offset + j * bias.cs) is added to every row of C.
@@ -285,7 +291,8 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     the parameters `packed_b_params` returned for the same call (from offset 0, in the
     compute type): B is then not packed and `b` (its ordinary layout) is not read. Packed
     panels are pooled temporaries; nothing waits on the host. `split=False` keeps a packed
-    product in one launch however few work-groups it has (see SPLIT_GROUPS)."""
+    product in one launch however few work-groups it has (see SPLIT_GROUPS); `relu` stores
+    max(C, 0) (after alpha, beta and the bias)."""
     if m == 0 or n == 0 or batch == 0:
         return
     if packed_b is not None:
@@ -304,14 +311,15 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     if path == "packed" and split and packed_b is None:
         splits = _packed_splits(device, dt, params, (m, n, k, batch), c, bias)
         if splits > 1:
-            _split_k(device, dt, params, (m, n, k), a, b, c, alpha, beta, splits)
+            _split_k(device, dt, params, (m, n, k), a, b, c, alpha, beta, splits, relu)
             return
     ct = templates.compute_np(dt).type
     c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
+    epi = np.int32((EPI_BIAS if bias is not None else 0) | (EPI_RELU if relu else 0))
     if bias is None:
-        bias_args = [c.buffer.cl_buffer, _L(0), _L(0), _ZERO]
+        bias_args = [c.buffer.cl_buffer, _L(0), _L(0), epi]
     else:
-        bias_args = [bias.buffer.cl_buffer, _L(bias.offset), _L(bias.cs), _ONE]
+        bias_args = [bias.buffer.cl_buffer, _L(bias.offset), _L(bias.cs), epi]
     buffers = (a.buffer, b.buffer, c.buffer) + (() if bias is None else (bias.buffer,))
     if packed_b is not None:
         _packed(device, dt, src, params, (m, n, k, batch), a, None, c_args + bias_args,
@@ -392,10 +400,10 @@ def _packed_splits(device, dt, params, dims, c: Operand, bias) -> int:
 
 
 def _split_k(device, dt, params, dims, a: Operand, b: Operand, c: Operand, alpha, beta,
-             splits: int) -> None:
+             splits: int, relu: bool) -> None:
     """C = alpha * op(A) op(B) + beta * C as `splits` products over ranges of k (one batched
     launch, and one more for a shorter last range), then C = alpha * (sum of the partials) +
-    beta * C by the direct kernel with a row of ones as A."""
+    beta * C (and relu) by the direct kernel with a row of ones as A."""
     m, n, k = dims
     chunk = _ceil(k, splits)
     full, rest = divmod(k, chunk)
@@ -410,7 +418,7 @@ def _split_k(device, dt, params, dims, a: Operand, b: Operand, c: Operand, alpha
              params=params, path="packed", split=False)
     gemm(device, dt, 1, m * n, full + (rest > 0), Operand(_ones(device, dt), 0, 0, 1, 0),
          Operand(parts, 0, m * n, 1, 0), c._replace(rs=m * n), alpha=alpha, beta=beta,
-         params=params, path="direct", split=False)
+         params=params, path="direct", split=False, relu=relu)
 
 
 _ONES: dict = {}  # (device, dtype) -> Buffer of SPLIT_MAX + 1 ones

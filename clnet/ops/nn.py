@@ -14,6 +14,8 @@ optimizers live elsewhere.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..base import MXNetError, prod
@@ -132,8 +134,10 @@ def _dense_operand(x, rs: int, cs: int) -> Operand:
     return Operand(x._buf, x._offset, rs, cs, 0)
 
 
-def _fc_forward(params, inputs, outputs):
-    """out (rows, n) = x (rows, k) . W^T (+ b, added by the GEMM's store): one GEMM only."""
+def _fc_forward(params, inputs, outputs, relu=False):
+    """out (rows, n) = x (rows, k) . W^T (+ b, added by the GEMM's store): one GEMM only.
+    With `relu`, out = max(that, 0), also in the store (an executor's FullyConnected whose
+    only reader is a relu: see planner.fuse_epilogues)."""
     x, w, out = inputs[0], inputs[1], outputs[0]
     rows, k, _ = _fc_dims(params, x.shape)
     n = params["num_hidden"]
@@ -141,7 +145,7 @@ def _fc_forward(params, inputs, outputs):
         return
     bias = None if params["no_bias"] else _dense_operand(inputs[2], 0, 1)
     gemm(out.device, out._dt, rows, n, k, _dense_operand(x, k, 1), _dense_operand(w, 1, k),
-         _dense_operand(out, n, 1), bias=bias)
+         _dense_operand(out, n, 1), bias=bias, relu=relu)
 
 
 def _fc_grad(F, p, ins, outs, g):
@@ -194,6 +198,7 @@ register(OpDef(
     "FullyConnected", params=_FC_PARAMS, dtypes=FLOATS, forward=_fc_forward, grad=_fc_grad,
     inputs=lambda p: ("data", "weight") if p["no_bias"] else ("data", "weight", "bias"),
     infer_shape=_fc_shape, infer_args=_fc_args, infer_type=_uniform_type("FullyConnected"),
+    extra={"relu_forward": functools.partial(_fc_forward, relu=True)},
     doc="Fully connected layer: out = data . weight^T + bias, with weight of shape "
         "(num_hidden, in_features). With flatten, data (batch, ...) is seen as (batch, "
         "in_features); without, the layer maps the last axis."))
