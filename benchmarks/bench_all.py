@@ -77,11 +77,33 @@ def lenet_symbol(mx):
     return mx.sym.SoftmaxOutput(net, name="softmax")
 
 
+# bench_convnet.py's network: CIFAR-sized images through three 3x3 convolutions (padding 1),
+# each followed by relu and a 2x2 max pool, then one fully connected layer
+CONVNET_FILTERS = (32, 64, 64)
+
+
+def convnet_symbol(mx):
+    net = mx.sym.var("data")
+    for i, filters in enumerate(CONVNET_FILTERS):
+        net = mx.sym.Convolution(net, kernel=(3, 3), pad=(1, 1), num_filter=filters,
+                                 name=f"conv{i + 1}")
+        net = mx.sym.Activation(net, act_type="relu")
+        net = mx.sym.Pooling(net, pool_type="max", kernel=(2, 2), stride=(2, 2))
+    net = mx.sym.FullyConnected(mx.sym.Flatten(net), num_hidden=10, name="fc")
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
 def torch_model(kind: str):
     from torch import nn
     if kind == "mlp":
         return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
                              nn.Linear(512, 10))
+    if kind == "convnet":
+        layers, channels = [], 3
+        for filters in CONVNET_FILTERS:
+            layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = filters
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, 10))
     return nn.Sequential(nn.Conv2d(1, 20, 5), nn.Tanh(), nn.MaxPool2d(2),
                          nn.Conv2d(20, 50, 5), nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(800, 500), nn.Tanh(), nn.Linear(500, 10))
@@ -107,9 +129,9 @@ def tinygrad_model(kind: str):
 
 
 def batch_data(kind: str, batch: int, seed: int = 0):
-    """Random inputs (MNIST-sized) and integer class labels."""
+    """Random inputs (MNIST-sized; CIFAR-sized for the convnet) and integer class labels."""
     rng = np.random.RandomState(seed)
-    shape = (batch, 784) if kind == "mlp" else (batch, 1, 28, 28)
+    shape = {"mlp": (batch, 784), "convnet": (batch, 3, 32, 32)}.get(kind, (batch, 1, 28, 28))
     return rng.uniform(0, 1, shape).astype(np.float32), rng.randint(0, 10, batch)
 
 
