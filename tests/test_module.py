@@ -80,7 +80,10 @@ def test_fit_learns_and_predict_drops_padding(ctx):
     y = rng.randint(0, 4, 210)
     x = (centers[y] + rng.normal(0, 0.3, (210, 6))).astype(np.float32)
     train = mx.io.NDArrayIter(x, y.astype(np.float32), 32, shuffle=True)
-    mod = mx.mod.Module(_mlp(), context=ctx)
+    # 32-16 hidden units: with 16-8, about 1 seed in 100 leaves too many relus dead to
+    # separate the clusters (0.51-0.78 accuracy, 4 of 300 seeds even at 25 epochs); with
+    # 32-16 none of 300 seeds fell below 0.95
+    mod = mx.mod.Module(_mlp(hidden=(32, 16)), context=ctx)
     mod.fit(train, num_epoch=15, optimizer="sgd",
             optimizer_params={"learning_rate": 0.1, "momentum": 0.9},
             initializer=mx.init.Xavier())
