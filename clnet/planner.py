@@ -1,7 +1,8 @@
-"""Planning a bound graph's launches: which elementwise nodes fuse into one kernel, the
-forward and backward schedule with the copies between devices, the memory of every value
-(intermediates sharing buffers once their last reader has run), and `Plan`, the launch list
-of one phase, recorded on its first run and replayed after (`runtime.replay`).
+"""Planning a bound graph's launches: which elementwise nodes fuse into one kernel, which
+relus a FullyConnected stores itself (forward-only graphs), the forward and backward schedule
+with the copies between devices, the memory of every value (intermediates sharing buffers
+once their last reader has run), and `Plan`, the launch list of one phase, recorded on its
+first run and replayed after (`runtime.replay`).
 
 Placement is `placement`'s; the fused kernels' source is `codegen.fusion`'s; binding arrays and
 running the plans is `executor`'s.
