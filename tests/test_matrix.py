@@ -240,7 +240,7 @@ def test_gemm_bias_epilogue(ctx, dtype, m, k, n, paths, relu):
     want = a.astype(np.float64) @ w.T + 0.5 * c + bias[2::3]
     got = xc.asnumpy()
     if relu:
-        assert (got == 0).mean() > 0.2  # the clamp ran (about half the sums are negative)
+        assert (want < 0).any()  # the clamp has work (each sum is negative half the time)
         want = np.maximum(want, 0)
     _check(got, want.astype(dtype), k, dtype)
 
