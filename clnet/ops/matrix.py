@@ -316,10 +316,8 @@ def gemm(device, dt, m: int, n: int, k: int, a: Operand, b: Operand, c: Operand,
     ct = templates.compute_np(dt).type
     c_args = [c.buffer.cl_buffer, _L(c.offset), _L(c.rs), _L(c.bs), ct(alpha), ct(beta)]
     epi = np.int32((EPI_BIAS if bias is not None else 0) | (EPI_RELU if relu else 0))
-    if bias is None:
-        bias_args = [c.buffer.cl_buffer, _L(0), _L(0), epi]
-    else:
-        bias_args = [bias.buffer.cl_buffer, _L(bias.offset), _L(bias.cs), epi]
+    bias_op = bias or Operand(c.buffer, 0, 0, 0, 0)  # without EPI_BIAS only a valid pointer
+    bias_args = [bias_op.buffer.cl_buffer, _L(bias_op.offset), _L(bias_op.cs), epi]
     buffers = (a.buffer, b.buffer, c.buffer) + (() if bias is None else (bias.buffer,))
     if packed_b is not None:
         _packed(device, dt, src, params, (m, n, k, batch), a, None, c_args + bias_args,
@@ -377,10 +375,17 @@ _SUM_LOCAL = 64
 def _splits(device, params, blocks: int, k: int) -> int:
     """How many ranges of k the tiled kernel splits a product into: enough for
     SPLIT_TARGET work-groups per compute unit, each range at least 8 k tiles long."""
-    target = params["SPLIT_TARGET"] * device.compute_units
-    if blocks >= target:
+    return _split_count(device, params["SPLIT_TARGET"], blocks, k, 8 * params["TK"])
+
+
+def _split_count(device, per_unit: int, groups: int, k: int, least: int,
+                 most: int | None = None) -> int:
+    """Ranges of k that bring a launch of `groups` work-groups to `per_unit` per compute
+    unit, each at least `least` long, at most `most` of them (1: no split)."""
+    target = per_unit * device.compute_units
+    if groups >= target:
         return 1
-    return max(1, min(_ceil(target, blocks), k // (8 * params["TK"])))
+    return max(1, min(_ceil(target, groups), k // least, most or target))
 
 
 def _packed_splits(device, dt, params, dims, c: Operand, bias) -> int:
@@ -393,10 +398,7 @@ def _packed_splits(device, dt, params, dims, c: Operand, bias) -> int:
         return 1
     nr = params["NV"] * params["VW"]
     groups = _ceil(_ceil(n, nr), params["LQ"]) * _ceil(_ceil(m, params["MR"]), params["PM"])
-    target = SPLIT_GROUPS * device.compute_units
-    if groups >= target:
-        return 1
-    return min(_ceil(target, groups), k // SPLIT_MIN_K, SPLIT_MAX)
+    return _split_count(device, SPLIT_GROUPS, groups, k, SPLIT_MIN_K, SPLIT_MAX)
 
 
 def _split_k(device, dt, params, dims, a: Operand, b: Operand, c: Operand, alpha, beta,
