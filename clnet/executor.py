@@ -177,10 +177,16 @@ class Executor:
         self._trained = None  # is_train of the last forward
         self._bwd.steps += [functools.partial(self._deliver, name, g)
                             for name, g in zip(self._wrt_names, self._grad_values)]
+        # default head gradients (ones) that some gradient node reads, or that are a gradient
+        # themselves: a loss such as SoftmaxOutput ignores its head gradient, and filling it
+        # would be one launch per step for nothing
+        read = {id(e[0]) for n in all_nodes for e in n.inputs}
+        read.update(id(e[0]) for e in grad_entries if e is not None)
         self._fill_head_grads = planner.Plan()
         self._fill_head_grads.steps = [functools.partial(values[(node, 0)].__setitem__,
                                                          slice(None), 1)
-                                       for node in self._head_grad_nodes if grad_entries]
+                                       for node in self._head_grad_nodes
+                                       if grad_entries and id(node) in read]
 
     def _alias_gradients(self, wrt, grad_entries, values, place, shapes, types, heads):
         """Gradients with grad_req 'write' are computed straight into their grad arrays when

@@ -375,6 +375,32 @@ def test_simple_bind_dicts_copy_params_and_forward_kwargs(ctx):
         ex.forward(x=np.ones((3, 3)))
 
 
+
+def test_default_head_gradient_filled_only_where_read(ctx):
+    """backward() without out_grads fills the head gradients with ones only where the
+    gradient graph reads them: SoftmaxOutput ignores its own, so its backward is the one
+    label-gradient launch; a head that is its own argument's gradient still gets ones."""
+    dev = get_device(ctx)
+    x = np.random.uniform(-2, 2, (4, 5)).astype(np.float32)
+    labels = np.array([0, 3, 1, 4], np.float32)
+    net = mx.sym.SoftmaxOutput(mx.sym.var("data"), mx.sym.var("label"), name="sm")
+    ex = net.simple_bind(ctx, grad_req={"data": "write", "label": "null"}, data=(4, 5),
+                         label=(4,))
+    ex.forward(is_train=True, data=x, label=labels)
+    ex.outputs[0].wait_to_read()
+    before = dev.launches
+    ex.backward()
+    assert dev.launches - before == 1
+    prob = np.exp(x - x.max(1, keepdims=True))
+    prob /= prob.sum(1, keepdims=True)
+    assert_almost_equal(ex.grad_dict["data"], prob - np.eye(5)[labels.astype(int)],
+                        rtol=1e-5, atol=1e-6)
+    # the gradient of a variable output with respect to itself is the head gradient
+    ident = mx.sym.var("v").simple_bind(ctx, v=(2, 3))
+    ident.forward(is_train=True, v=np.zeros((2, 3)))
+    ident.backward()
+    assert same(ident.grad_dict["v"], np.ones((2, 3), np.float32))
+
 def test_reshape_shares_parameters(ctx):
     sym = _mul_symbol()
     ex = sym.simple_bind(ctx, x=(4, 3), w=(1, 3))
