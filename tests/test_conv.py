@@ -161,6 +161,20 @@ def executor_grads(sym, values: dict, head):
     return {k: g.asnumpy() for k, g in grads.items()}, ex.outputs[0].asnumpy()
 
 
+@pytest.fixture
+def conv_search(monkeypatch, tmp_path):
+    """The convolution method search on, storing in a tuning file of its own, with nothing
+    chosen yet in this process: yields clnet.runtime.tuning."""
+    from clnet.runtime import tuning
+    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
+    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
+    for chosen in ("_FORWARD_CHOSEN", "_WGRAD_CHOSEN", "_DGRAD_CHOSEN"):
+        monkeypatch.setattr(conv, chosen, {})
+    tuning.forget()
+    yield tuning
+    tuning.forget()
+
+
 # -- Convolution -------------------------------------------------------------------------------
 # data shape, num_filter, kernel, stride, dilate, pad, num_group, no_bias
 CONV_CASES = [
@@ -180,6 +194,13 @@ CONV_CASES = [
     ((2, 1, 9, 20), 6, (5, 5), (), (), (), 1, False),
     ((2, 3, 5, 14), 6, (3, 3), (), (2, 1), (1, 2), 3, False),
     ((2, 1, 23), 2, (3,), (2,), (), (1,), 1, True),
+    # depthwise (one channel per group and filter): at stride 1 the data gradient runs the
+    # direct kernel on the output gradient with the taps reversed
+    ((2, 4, 7, 19), 4, (3, 3), (), (), (1, 1), 4, False),
+    ((2, 3, 9, 12), 3, (3, 2), (), (2, 2), (2, 1), 3, True),
+    ((2, 3, 17), 3, (5,), (), (), (2,), 3, False),
+    ((1, 2, 5, 6), 2, (2, 2), (), (), (2, 2), 2, True),  # pad > (K-1)*D: through GEMM
+    ((2, 3, 8, 9), 3, (3, 3), (2, 2), (), (1, 1), 3, False),  # stride 2: through GEMM
 ]
 
 
@@ -271,6 +292,52 @@ def test_convolution_large_products(ctx):
                          (nds[2].grad, dy.sum(axis=(0, 2, 3)))):
             _close(got, ref, dtype)
 
+
+
+@pytest.mark.parametrize("method", ["direct", "gemm"])
+@pytest.mark.parametrize("case", [((2, 5, 9, 20), (3, 3), (1, 1), (1, 1)),
+                                  ((1, 3, 6, 11), (5, 3), (1, 2), (2, 1)),
+                                  ((2, 4, 13), (4,), (2,), (3,))], ids=str)
+def test_convolution_depthwise_data_gradient_methods(ctx, monkeypatch, method, case):
+    """A depthwise data gradient at stride 1 (and Deconvolution, with its bias), each method
+    forced, against numpy on every dtype."""
+    shape, kernel, dilate, pad = case
+    c, nd = shape[1], len(kernel)
+    monkeypatch.setattr(conv, "DGRAD_CANDIDATES", ({"method": method},))
+    w, b = _rand(c, 1, *kernel), _rand(c)
+    out = ref_conv(_rand(*shape), w, None, (1,) * nd, dilate, pad, c)
+    dy = _rand(*out.shape)
+    want = ref_deconv(dy, w, None, (1,) * nd, dilate, pad, shape[2:], c)
+    want_b = ref_deconv(dy, w, b, (1,) * nd, dilate, pad, shape[2:], c)
+    kw = {"kernel": kernel, "dilate": dilate, "pad": pad, "num_group": c}
+    for dtype in _dtypes(ctx):
+        got = mx.nd._backward_Convolution_data(_nd(dy, dtype), _nd(w, dtype),
+                                               _nd(np.zeros(shape), dtype), **kw)
+        _close(got, want, dtype)
+        got = mx.nd.Deconvolution(_nd(dy, dtype), _nd(w, dtype), _nd(b, dtype), num_filter=c,
+                                  no_bias=False, **kw)
+        _close(got, want_b, dtype)
+
+
+def test_convolution_data_gradient_method_measured_and_stored(ctx, conv_search):
+    """With the search on, a depthwise stride-1 data gradient times both methods and stores
+    the faster under "conv_dgrad"; at stride 2 only GEMM applies and nothing is searched."""
+    w, dy = _rand(3, 1, 3, 3), _rand(2, 3, 8, 9)
+    kw = {"kernel": (3, 3), "pad": (1, 1), "num_group": 3}
+    timed = conv_search.stats["timed"]
+    got = mx.nd._backward_Convolution_data(_nd(dy, "float32"), _nd(w, "float32"),
+                                           _nd(np.zeros((2, 3, 8, 9)), "float32"), **kw)
+    _close(got, ref_deconv(dy, w, None, (1, 1), (1, 1), (1, 1), (8, 9), 3), "float32")
+    assert conv_search.stats["timed"] - timed == len(conv.DGRAD_CANDIDATES) * conv_search.PASSES
+    stored = conv_search.store_for(got.device).entries["conv_dgrad"]
+    assert list(stored.values())[0] in conv.DGRAD_CANDIDATES
+    timed = conv_search.stats["timed"]
+    dy2 = _rand(2, 3, 4, 5)
+    got = mx.nd._backward_Convolution_data(_nd(dy2, "float32"), _nd(w, "float32"),
+                                           _nd(np.zeros((2, 3, 8, 9)), "float32"),
+                                           stride=(2, 2), **kw)
+    _close(got, ref_deconv(dy2, w, None, (2, 2), (1, 1), (1, 1), (8, 9), 3), "float32")
+    assert conv_search.stats["timed"] == timed
 
 def test_convolution_offset_views_and_chunks(ctx, monkeypatch):
     """Inputs that start inside their buffer (slices along axis 0), and batches split into
@@ -371,39 +438,31 @@ def test_convolution_packed_cols(ctx, monkeypatch, request, case, packed):
 
 @pytest.mark.parametrize("shape,f,groups", [((2, 1, 9, 9), 4, 1), ((2, 3, 9, 9), 6, 3),
                                              ((3, 4, 8, 7), 5, 1)])
-def test_convolution_forward_methods_measured_and_stored(ctx, monkeypatch, tmp_path, shape, f,
-                                                         groups):
+def test_convolution_forward_methods_measured_and_stored(ctx, monkeypatch, conv_search, shape,
+                                                         f, groups):
     """With the search on, the first forward of a shape class times each candidate method
     (direct or GEMM for one input channel per group; packed or plain columns otherwise),
     stores the fastest under the device's tuning file and uses it; every candidate computes
     the same convolution; a second forward of the class searches nothing."""
-    from clnet.runtime import tuning
-    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
-    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(conv, "_FORWARD_CHOSEN", {})
-    tuning.forget()
-    try:
-        x, w, b = _rand(*shape), _rand(f, shape[1] // groups, 3, 3), _rand(f)
-        kw = {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1), "num_group": groups}
-        want = ref_conv(x, w, b, (1, 1), (1, 1), (1, 1), groups)
-        searches = tuning.stats["searches"]
-        for dtype in _dtypes(ctx):
-            y = mx.nd.Convolution(_nd(x, dtype), _nd(w, dtype), _nd(b, dtype), num_filter=f,
-                                  **kw)
-            _close(y, want, dtype)
-        assert tuning.stats["searches"] - searches == len(_dtypes(ctx))
-        y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)  # stored choice
-        assert tuning.stats["searches"] - searches == len(_dtypes(ctx))
-        stored = tuning.store_for(y.device).entries["conv"]
-        assert len(stored) == len(_dtypes(ctx))
-        kind = "one" if shape[1] == groups else "many"
-        assert all(v in conv.FORWARD_CANDIDATES[kind] for v in stored.values())
-        for method in conv.FORWARD_CANDIDATES[kind]:  # each candidate, forced
-            monkeypatch.setattr(conv, "_forward_method", lambda *a, m=method: m)
-            y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)
-            _close(y, want)
-    finally:
-        tuning.forget()
+    x, w, b = _rand(*shape), _rand(f, shape[1] // groups, 3, 3), _rand(f)
+    kw = {"kernel": (3, 3), "stride": (1, 1), "pad": (1, 1), "num_group": groups}
+    want = ref_conv(x, w, b, (1, 1), (1, 1), (1, 1), groups)
+    searches = conv_search.stats["searches"]
+    for dtype in _dtypes(ctx):
+        y = mx.nd.Convolution(_nd(x, dtype), _nd(w, dtype), _nd(b, dtype), num_filter=f,
+                              **kw)
+        _close(y, want, dtype)
+    assert conv_search.stats["searches"] - searches == len(_dtypes(ctx))
+    y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)  # stored choice
+    assert conv_search.stats["searches"] - searches == len(_dtypes(ctx))
+    stored = conv_search.store_for(y.device).entries["conv"]
+    assert len(stored) == len(_dtypes(ctx))
+    kind = "one" if shape[1] == groups else "many"
+    assert all(v in conv.FORWARD_CANDIDATES[kind] for v in stored.values())
+    for method in conv.FORWARD_CANDIDATES[kind]:  # each candidate, forced
+        monkeypatch.setattr(conv, "_forward_method", lambda *a, m=method: m)
+        y = mx.nd.Convolution(_nd(x), _nd(w), _nd(b), num_filter=f, **kw)
+        _close(y, want)
 
 
 # the weight gradient's direct kernel (wgrad_direct): CONV_CASES and PACKED_CASES plus its own
@@ -443,57 +502,42 @@ def test_convolution_weight_gradient_methods(ctx, monkeypatch, method, case):
                    want, dtype)
 
 
-def test_convolution_weight_gradient_method_measured_and_stored(ctx, monkeypatch, tmp_path):
+def test_convolution_weight_gradient_method_measured_and_stored(ctx, conv_search):
     """With the search on, the first weight gradient of a shape class times the three methods
     (on CPUs; elsewhere GEMM is the only one) and stores the fastest under "conv_wgrad"."""
-    from clnet.runtime import tuning
-    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
-    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(conv, "_WGRAD_CHOSEN", {})
-    tuning.forget()
-    try:
-        x, dy = _rand(4, 2, 10, 12), _rand(4, 5, 8, 10)
-        kw = {"kernel": (3, 3), "stride": (1, 1), "dilate": (1, 1), "pad": (0, 0),
-              "num_group": 1}
-        want = ref_weight_grad_grouped(dy, x, (3, 3), (1, 1), (1, 1), (0, 0), 1)
-        timed = tuning.stats["timed"]
-        dw = mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
-        _close(dw, want, "float32")
-        methods = len(conv.WGRAD_CANDIDATES) if dw.device.kind == "cpu" else 1
-        assert tuning.stats["timed"] - timed == methods * tuning.PASSES
-        stored = tuning.store_for(dw.device).entries["conv_wgrad"]
-        assert list(stored.values())[0] in conv.WGRAD_CANDIDATES
-        mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
-        assert tuning.stats["timed"] - timed == methods * tuning.PASSES  # stored: no search
-    finally:
-        tuning.forget()
+    x, dy = _rand(4, 2, 10, 12), _rand(4, 5, 8, 10)
+    kw = {"kernel": (3, 3), "stride": (1, 1), "dilate": (1, 1), "pad": (0, 0),
+          "num_group": 1}
+    want = ref_weight_grad_grouped(dy, x, (3, 3), (1, 1), (1, 1), (0, 0), 1)
+    timed = conv_search.stats["timed"]
+    dw = mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
+    _close(dw, want, "float32")
+    methods = len(conv.WGRAD_CANDIDATES) if dw.device.kind == "cpu" else 1
+    assert conv_search.stats["timed"] - timed == methods * conv_search.PASSES
+    stored = conv_search.store_for(dw.device).entries["conv_wgrad"]
+    assert list(stored.values())[0] in conv.WGRAD_CANDIDATES
+    mx.nd._backward_Convolution_weight(_nd(dy, "float32"), _nd(x, "float32"), **kw)
+    assert conv_search.stats["timed"] - timed == methods * conv_search.PASSES  # stored: no search
 
 
 def test_convolution_search_inside_a_recorded_step_records_only_the_step(ctx, monkeypatch,
-                                                                          tmp_path):
+                                                                          conv_search):
     """The method search of an executor's first forward runs outside the launch recording:
     the replayed forward launches what the ops launch, and no more."""
-    from clnet.runtime import get_device, tuning
-    monkeypatch.setenv("CLNET_CONV_TUNE", "1")
-    monkeypatch.setenv("CLNET_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(conv, "_FORWARD_CHOSEN", {})
-    tuning.forget()
-    try:
-        sym = mx.sym.Convolution(mx.sym.var("x"), kernel=(3, 3), num_filter=4, name="c")
-        ex = sym.simple_bind(ctx, grad_req="null", x=(2, 3, 8, 8))
-        searches = tuning.stats["searches"]
-        ex.forward()  # searches, then records
-        assert tuning.stats["searches"] == searches + 1
-        dev = get_device(ctx)
-        before = dev.launches
-        ex.forward()
-        replayed = dev.launches - before
-        monkeypatch.setenv("CLNET_SYNC", "1")  # through the ops
-        before = dev.launches
-        ex.forward()
-        assert replayed == dev.launches - before
-    finally:
-        tuning.forget()
+    from clnet.runtime import get_device
+    sym = mx.sym.Convolution(mx.sym.var("x"), kernel=(3, 3), num_filter=4, name="c")
+    ex = sym.simple_bind(ctx, grad_req="null", x=(2, 3, 8, 8))
+    searches = conv_search.stats["searches"]
+    ex.forward()  # searches, then records
+    assert conv_search.stats["searches"] == searches + 1
+    dev = get_device(ctx)
+    before = dev.launches
+    ex.forward()
+    replayed = dev.launches - before
+    monkeypatch.setenv("CLNET_SYNC", "1")  # through the ops
+    before = dev.launches
+    ex.forward()
+    assert replayed == dev.launches - before
 
 
 def test_convolution_size_zero(ctx):
@@ -591,6 +635,7 @@ DECONV_CASES = [
     ((1, 6, 4, 3), 3, (2, 3), (3, 2), (2, 1), (0, 1), (0, 0), (12, 6), 3, False),
     ((2, 2, 5), 3, (4,), (2,), (1,), (1,), (1,), (), 1, False),
     ((3, 4, 4), 2, (3,), (3,), (2,), (0,), (0,), (11,), 2, True),
+    ((2, 3, 5, 9), 3, (3, 3), (1, 1), (1, 1), (1, 1), (0, 0), (), 3, False),  # depthwise
 ]
 
 
