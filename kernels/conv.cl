@@ -452,7 +452,17 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
     const int hi = max(lo, col_range((KW - 1) * DW - PW, SW, W, OW).y);
     __global const T *base = img + (oh * SH - PH) * W - PW;
     int ow = 0;
-    if (SW == 1) {
+    if (SW == 1 && nf == 1) {  /* one filter (depthwise): one sum per column run */
+        for (ow = lo; ow + 8 <= hi; ow += 8) {
+            CT8 a0 = (CT8)b[0];
+            for (int kh = kh0; kh < kh1; ++kh) {
+                __global const T *row = base + kh * DH * W + ow;
+                for (int kw = 0; kw < KW; ++kw)
+                    a0 += (CT)w0[kh * KW + kw] * LOAD8(row + kw * DW);
+            }
+            STORE8(dst + ow, a0);
+        }
+    } else if (SW == 1) {
         for (ow = lo; ow + 8 <= hi; ow += 8) {
             CT8 a0 = (CT8)b[0], a1 = (CT8)b[1], a2 = (CT8)b[2], a3 = (CT8)b[3];
             for (int kh = kh0; kh < kh1; ++kh) {
@@ -475,22 +485,22 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
                 STORE8(dst + 3 * OH * OW + ow, a3);
         }
     }
-    /* the rest one by one, with bounds: [0, lo) and [ow, OW) */
-    for (int i = 0; i < nf; ++i) {
-        __global const T *wf = w0 + i * KK;
-        for (int o = 0; o < OW; ++o) {
-            if (o == lo)
-                o = max(lo, ow);
-            if (o >= OW)
-                break;
+    /* the rest one by one: [0, lo) and [ow, OW), each column over the taps inside the image
+     * (kw0 .. kw1 - 1) */
+    for (int o = 0; o < OW; ++o) {
+        if (o == lo)
+            o = max(lo, ow);
+        if (o >= OW)
+            break;
+        const int iw0 = o * SW - PW;
+        const int kw0 = iw0 >= 0 ? 0 : min(KW, (-iw0 + DW - 1) / DW);
+        const int kw1 = iw0 >= W ? kw0 : max(kw0, min(KW, (W - 1 - iw0) / DW + 1));
+        for (int i = 0; i < nf; ++i) {
+            __global const T *wf = w0 + i * KK;
             CT acc = b[i];
-            for (int kh = kh0; kh < kh1; ++kh) {
-                for (int kw = 0; kw < KW; ++kw) {
-                    const int iw = o * SW - PW + kw * DW;
-                    if (iw >= 0 && iw < W)
-                        acc += (CT)wf[kh * KW + kw] * (CT)base[kh * DH * W + o * SW + kw * DW];
-                }
-            }
+            for (int kh = kh0; kh < kh1; ++kh)
+                for (int kw = kw0; kw < kw1; ++kw)
+                    acc += (CT)wf[kh * KW + kw] * (CT)base[kh * DH * W + o * SW + kw * DW];
             dst[i * OH * OW + o] = (T)acc;
         }
     }
