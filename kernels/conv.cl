@@ -419,6 +419,38 @@ __kernel void KN(rows_copy)(__global const T *src, const long src_off, __global 
         copy_run(d, s, len);
 }
 
+#define EDGE_SPAN 24  /* widest dilated kernel row (minus one) edge_block pads for */
+typedef CT8 ct8u_priv __attribute__((aligned(sizeof(CT))));
+
+/* dst[ob .. ob + 7] (fewer when OW < 8) of a one-filter stride-1 output row: each kernel
+ * row's image values are copied, zero outside the image, into a private row that every
+ * tap then reads as one vector. `base` is the image row of kernel row 0, at column -PW. */
+inline void edge_block(__global const T *base, __global const T *w0, const CT bias,
+                       __global T *dst, const int ob, const int kh0, const int kh1,
+                       const int W, const int OW, const int KW, const int DH, const int DW,
+                       const int PW)
+{
+    CT8 acc = (CT8)bias;
+    for (int kh = kh0; kh < kh1; ++kh) {
+        CT r[8 + EDGE_SPAN];
+        __global const T *row = base + kh * DH * W + ob;
+        for (int i = 0; i < 8 + (KW - 1) * DW; ++i) {
+            const int iw = ob - PW + i;
+            r[i] = iw >= 0 && iw < W ? (CT)row[i] : (CT)0;
+        }
+        for (int kw = 0; kw < KW; ++kw)
+            acc += (CT)w0[kh * KW + kw] * *(ct8u_priv *)(r + kw * DW);
+    }
+    if (OW >= 8) {
+        STORE8(dst + ob, acc);
+    } else {
+        union { CT8 v; CT s[8]; } u;
+        u.v = acc;
+        for (int i = 0; i < OW; ++i)
+            dst[i] = (T)u.s[i];
+    }
+}
+
 __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
                            __global const T *restrict w, const long w_off,
                            __global const T *restrict bias, const long bias_off,
@@ -452,7 +484,9 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
     const int hi = max(lo, col_range((KW - 1) * DW - PW, SW, W, OW).y);
     __global const T *base = img + (oh * SH - PH) * W - PW;
     int ow = 0;
-    if (SW == 1 && nf == 1) {  /* one filter (depthwise): one sum per column run */
+    if (SW == 1 && nf == 1 && (KW - 1) * DW <= EDGE_SPAN) {
+        /* one filter (depthwise): one sum per column run; the edges as 8-column blocks over
+         * zero-padded copies of the rows (a block of fewer columns when OW < 8) */
         for (ow = lo; ow + 8 <= hi; ow += 8) {
             CT8 a0 = (CT8)b[0];
             for (int kh = kh0; kh < kh1; ++kh) {
@@ -462,6 +496,13 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
             }
             STORE8(dst + ow, a0);
         }
+        /* left blocks cover [0, left); the last block of each side ends at OW */
+        const int right = max(0, OW - 8), left = lo > 0 ? min(OW, (lo + 7) / 8 * 8) : 0;
+        for (int ob = 0; ob < lo; ob += 8)
+            edge_block(base, w0, b[0], dst, min(ob, right), kh0, kh1, W, OW, KW, DH, DW, PW);
+        for (int ob = max(ow, left); ob < OW; ob += 8)
+            edge_block(base, w0, b[0], dst, min(ob, right), kh0, kh1, W, OW, KW, DH, DW, PW);
+        return;
     } else if (SW == 1) {
         for (ow = lo; ow + 8 <= hi; ow += 8) {
             CT8 a0 = (CT8)b[0], a1 = (CT8)b[1], a2 = (CT8)b[2], a3 = (CT8)b[3];

@@ -295,6 +295,25 @@ def test_convolution_large_products(ctx):
 
 
 
+
+@pytest.mark.parametrize("width,kernel,pad,dilate", [
+    (5, 3, 1, 1),    # fewer than 8 output columns: one block
+    (8, 3, 1, 1),    # 8 columns, none all inside: one block
+    (30, 3, 1, 1),   # vector runs between the two edge blocks
+    (9, 2, 11, 1),   # edges wider than a block on both sides
+    (13, 3, 4, 3),   # dilated taps
+    (30, 5, 2, 7),   # a kernel row wider than the padded block: the scalar edges
+])
+def test_convolution_depthwise_edges(ctx, width, kernel, pad, dilate):
+    """The direct kernel's depthwise rows (vector runs inside the image, zero-padded blocks
+    at the edges) against numpy on every dtype."""
+    x, w, b = _rand(2, 3, 4, width), _rand(3, 1, 2, kernel), _rand(3)
+    want = ref_conv(x, w, b, (1, 1), (1, dilate), (1, pad), 3)
+    for dtype in _dtypes(ctx):
+        got = mx.nd.Convolution(_nd(x, dtype), _nd(w, dtype), _nd(b, dtype), kernel=(2, kernel),
+                                pad=(1, pad), dilate=(1, dilate), num_filter=3, num_group=3)
+        _close(got, want, dtype)
+
 @pytest.mark.parametrize("method", ["direct", "gemm"])
 @pytest.mark.parametrize("case", [((2, 5, 9, 20), (3, 3), (1, 1), (1, 1)),
                                   ((1, 3, 6, 11), (5, 3), (1, 2), (2, 1)),
