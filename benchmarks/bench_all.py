@@ -93,6 +93,28 @@ def convnet_symbol(mx):
     return mx.sym.SoftmaxOutput(net, name="softmax")
 
 
+# bench_convnet.py --net separable: the same images through a 3x3 convolution to 32 channels,
+# then three depthwise-separable blocks (a depthwise 3x3 convolution with padding 1, relu, a
+# pointwise 1x1 convolution, relu, a 2x2 max pool), then one fully connected layer
+SEPARABLE_FILTERS = (64, 64, 64)
+
+
+def separable_symbol(mx):
+    net = mx.sym.Convolution(mx.sym.var("data"), kernel=(3, 3), pad=(1, 1), num_filter=32,
+                             name="conv0")
+    net, channels = mx.sym.Activation(net, act_type="relu"), 32
+    for i, filters in enumerate(SEPARABLE_FILTERS):
+        net = mx.sym.Convolution(net, kernel=(3, 3), pad=(1, 1), num_filter=channels,
+                                 num_group=channels, name=f"dw{i + 1}")
+        net = mx.sym.Activation(net, act_type="relu")
+        net = mx.sym.Convolution(net, kernel=(1, 1), num_filter=filters, name=f"pw{i + 1}")
+        net = mx.sym.Activation(net, act_type="relu")
+        net = mx.sym.Pooling(net, pool_type="max", kernel=(2, 2), stride=(2, 2))
+        channels = filters
+    net = mx.sym.FullyConnected(mx.sym.Flatten(net), num_hidden=10, name="fc")
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
 def torch_model(kind: str):
     from torch import nn
     if kind == "mlp":
@@ -102,6 +124,13 @@ def torch_model(kind: str):
         layers, channels = [], 3
         for filters in CONVNET_FILTERS:
             layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = filters
+        return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, 10))
+    if kind == "separable":
+        layers, channels = [nn.Conv2d(3, 32, 3, padding=1), nn.ReLU()], 32
+        for filters in SEPARABLE_FILTERS:
+            layers += [nn.Conv2d(channels, channels, 3, padding=1, groups=channels), nn.ReLU(),
+                       nn.Conv2d(channels, filters, 1), nn.ReLU(), nn.MaxPool2d(2)]
             channels = filters
         return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 16, 10))
     return nn.Sequential(nn.Conv2d(1, 20, 5), nn.Tanh(), nn.MaxPool2d(2),
@@ -129,9 +158,10 @@ def tinygrad_model(kind: str):
 
 
 def batch_data(kind: str, batch: int, seed: int = 0):
-    """Random inputs (MNIST-sized; CIFAR-sized for the convnet) and integer class labels."""
+    """Random inputs (MNIST-sized; CIFAR-sized for the convnets) and integer class labels."""
     rng = np.random.RandomState(seed)
-    shape = {"mlp": (batch, 784), "convnet": (batch, 3, 32, 32)}.get(kind, (batch, 1, 28, 28))
+    shape = {"mlp": (batch, 784), "convnet": (batch, 3, 32, 32),
+             "separable": (batch, 3, 32, 32)}.get(kind, (batch, 1, 28, 28))
     return rng.uniform(0, 1, shape).astype(np.float32), rng.randint(0, 10, batch)
 
 
