@@ -50,7 +50,10 @@
  *                   one input channel per group (FG filters per group, F in all, N images).
  *                   Launch (N * F / FG * ceil(FG / 4) * OH): a work-item writes output row oh
  *                   of up to 4 filters of a group, 8 columns at a time where every tap is
- *                   inside the image (stride 1), the rest one by one.
+ *                   inside the image (stride 1), the rest one by one; with one filter per
+ *                   group (depthwise) the rest as 8-column blocks over zero-padded private
+ *                   copies of the image rows (edge_block). The data gradient of a depthwise
+ *                   convolution at stride 1 runs it too, on dY with the taps reversed.
  *   rows_copy_SUFFIX  dst[dst_off + (o * NI + i) * len + s] = src[src_off + o * so + i * si
  *                   + s] (+ bias[i] when has_bias) for o < NO, i < NI, s < len: moves
  *                   (F, nb, HW) products into NCHW and back. src may be dst (in place).
