@@ -52,8 +52,14 @@
  *                   of up to 4 filters of a group, 8 columns at a time where every tap is
  *                   inside the image (stride 1), the rest one by one; with one filter per
  *                   group (depthwise) the rest as 8-column blocks over zero-padded private
- *                   copies of the image rows (edge_block). The data gradient of a depthwise
- *                   convolution at stride 1 runs it too, on dY with the taps reversed.
+ *                   copies of the image rows (edge_block).
+ *   conv_one_t_SUFFIX  the data gradient of a depthwise conv_one (one image channel and one
+ *                   filter per group), any stride: dx[n][c][ih][iw] = bias[c] (when has_bias)
+ *                   plus the sum over the taps (kh, kw) with ih = oh * SH - PH + kh * DH and
+ *                   iw = ow * SW - PW + kw * DW of dy[n][c][oh][ow] * w[c][kh][kw].
+ *                   Launch (N * C * H): a work-item writes image row ih of channel c, phase
+ *                   by phase (iw = r + SW * j): in a phase each tap reads dy at j plus a
+ *                   fixed offset, so 8 values of j are one vector.
  *   rows_copy_SUFFIX  dst[dst_off + (o * NI + i) * len + s] = src[src_off + o * so + i * si
  *                   + s] (+ bias[i] when has_bias) for o < NO, i < NI, s < len: moves
  *                   (F, nb, HW) products into NCHW and back. src may be dst (in place).
@@ -451,6 +457,64 @@ inline void edge_block(__global const T *base, __global const T *w0, const CT bi
         u.v = acc;
         for (int i = 0; i < OW; ++i)
             dst[i] = (T)u.s[i];
+    }
+}
+
+#define MAX_KH 32  /* kernel rows conv_one_t follows per image row */
+
+__kernel void KN(conv_one_t)(__global const T *restrict dy, const long dy_off,
+                             __global const T *restrict w, const long w_off,
+                             __global const T *restrict bias, const long bias_off,
+                             const int has_bias, __global T *restrict dx, const long dx_off,
+                             GEOM_ARGS, const int N)
+{
+    const int id = (int)get_global_id(0);
+    if (id >= N * C * H) return;
+    const int ih = id % H, c = id / H % C, n = id / (H * C);
+    /* the kernel rows reaching image row ih, and the dy row each reads */
+    int khs[MAX_KH], ohs[MAX_KH], nk = 0;
+    for (int kh = 0; kh < KH; ++kh) {
+        const int t = ih + PH - kh * DH;
+        if (t >= 0 && t % SH == 0 && t / SH < OH) {
+            khs[nk] = kh;
+            ohs[nk++] = t / SH;
+        }
+    }
+    __global const T *g = dy + dy_off + ((long)n * C + c) * OH * OW;
+    __global const T *wc = w + w_off + (long)c * KH * KW;
+    __global T *row = dx + dx_off + (((long)n * C + c) * H + ih) * W;
+    const CT b = has_bias ? (CT)bias[bias_off + c] : (CT)0;
+    for (int r = 0; r < SW; ++r) {
+        const int nj = (W - r + SW - 1) / SW;  /* columns iw = r + SW * j of this phase */
+        for (int j0 = 0; j0 < nj; j0 += 8) {
+            CT8 acc = (CT8)b;
+            for (int i = 0; i < nk; ++i) {
+                __global const T *grow = g + ohs[i] * OW;
+                __global const T *wr = wc + khs[i] * KW;
+                for (int kw = 0; kw < KW; ++kw) {
+                    const int t = r + PW - kw * DW;  /* ow * SW = SW * j + t */
+                    if (t % SW)
+                        continue;
+                    const int lo = j0 + t / SW;
+                    if (lo >= 0 && lo + 8 <= OW) {
+                        acc += (CT)wr[kw] * LOAD8(grow + lo);
+                    } else {
+                        union { CT8 v; CT s[8]; } u;
+                        for (int e = 0; e < 8; ++e)
+                            u.s[e] = lo + e >= 0 && lo + e < OW ? (CT)grow[lo + e] : (CT)0;
+                        acc += (CT)wr[kw] * u.v;
+                    }
+                }
+            }
+            if (SW == 1 && j0 + 8 <= nj) {
+                STORE8(row + j0, acc);
+            } else {
+                union { CT8 v; CT s[8]; } u;
+                u.v = acc;
+                for (int e = 0; e < min(8, nj - j0); ++e)
+                    row[r + SW * (j0 + e)] = (T)u.s[e];
+            }
+        }
     }
 }
 

@@ -194,14 +194,14 @@ CONV_CASES = [
     ((2, 1, 9, 20), 6, (5, 5), (), (), (), 1, False),
     ((2, 3, 5, 14), 6, (3, 3), (), (2, 1), (1, 2), 3, False),
     ((2, 1, 23), 2, (3,), (2,), (), (1,), 1, True),
-    # depthwise (one channel per group and filter): at stride 1 the data gradient runs the
-    # direct kernel on the output gradient with the taps reversed
+    # depthwise (one channel per group and filter): the data gradient's direct kernel
     ((2, 4, 7, 19), 4, (3, 3), (), (), (1, 1), 4, False),
     ((2, 3, 9, 12), 3, (3, 2), (), (2, 2), (2, 1), 3, True),
     ((2, 3, 17), 3, (5,), (), (), (2,), 3, False),
-    ((1, 2, 5, 6), 2, (2, 2), (), (), (2, 2), 2, True),  # pad > (K-1)*D: through GEMM
+    ((1, 2, 5, 6), 2, (2, 2), (), (), (2, 2), 2, True),  # pad > (K-1)*D
     ((2, 3, 4, 5), 3, (1, 2), (), (1, 2), (0, 3), 3, False),  # last columns read no pixel
-    ((2, 3, 8, 9), 3, (3, 3), (2, 2), (), (1, 1), 3, False),  # stride 2: through GEMM
+    ((2, 3, 8, 9), 3, (3, 3), (2, 2), (), (1, 1), 3, False),  # stride 2
+    ((1, 2, 7, 17), 2, (2, 3), (3, 2), (1, 2), (1, 0), 2, True),  # strides 3 and 2, dilated
 ]
 
 
@@ -314,50 +314,58 @@ def test_convolution_depthwise_edges(ctx, width, kernel, pad, dilate):
                                 pad=(1, pad), dilate=(1, dilate), num_filter=3, num_group=3)
         _close(got, want, dtype)
 
-@pytest.mark.parametrize("method", ["direct", "gemm"])
-@pytest.mark.parametrize("case", [((2, 5, 9, 20), (3, 3), (1, 1), (1, 1)),
-                                  ((1, 3, 6, 11), (5, 3), (1, 2), (2, 1)),
-                                  ((2, 4, 13), (4,), (2,), (3,))], ids=str)
+
+@pytest.mark.parametrize("method", ["phases", "gemm"])
+@pytest.mark.parametrize("case", [((2, 5, 9, 20), (3, 3), (1, 1), (1, 1), (1, 1)),
+                                  ((2, 5, 9, 20), (3, 3), (2, 2), (1, 1), (1, 1)),
+                                  ((1, 3, 6, 11), (5, 3), (1, 3), (1, 2), (2, 1)),
+                                  ((2, 3, 16, 16), (4, 4), (2, 2), (1, 1), (1, 1)),
+                                  ((2, 4, 13), (4,), (2,), (2,), (3,))], ids=str)
 def test_convolution_depthwise_data_gradient_methods(ctx, monkeypatch, method, case):
-    """A depthwise data gradient at stride 1 (and Deconvolution, with its bias), each method
-    forced, against numpy on every dtype."""
-    shape, kernel, dilate, pad = case
-    c, nd = shape[1], len(kernel)
+    """A depthwise data gradient (and Deconvolution, with its bias), each method forced,
+    against numpy on every dtype: strides 1 to 3, dilation, padding beyond the kernel, 1-D."""
+    shape, kernel, stride, dilate, pad = case
+    c = shape[1]
     monkeypatch.setattr(conv, "DGRAD_CANDIDATES", ({"method": method},))
     w, b = _rand(c, 1, *kernel), _rand(c)
-    out = ref_conv(_rand(*shape), w, None, (1,) * nd, dilate, pad, c)
+    out = ref_conv(_rand(*shape), w, None, stride, dilate, pad, c)
     dy = _rand(*out.shape)
-    want = ref_deconv(dy, w, None, (1,) * nd, dilate, pad, shape[2:], c)
-    want_b = ref_deconv(dy, w, b, (1,) * nd, dilate, pad, shape[2:], c)
-    kw = {"kernel": kernel, "dilate": dilate, "pad": pad, "num_group": c}
+    want = ref_deconv(dy, w, None, stride, dilate, pad, shape[2:], c)
+    want_b = ref_deconv(dy, w, b, stride, dilate, pad, shape[2:], c)
+    kw = {"kernel": kernel, "stride": stride, "dilate": dilate, "pad": pad, "num_group": c}
+    # the image columns the convolution's last output leaves unread: Deconvolution's adj
+    adj = tuple(x - (s * (o - 1) + d * (k - 1) + 1 - 2 * p) for x, o, s, d, k, p in
+                zip(shape[2:], out.shape[2:], stride, dilate, kernel, pad))
     for dtype in _dtypes(ctx):
         got = mx.nd._backward_Convolution_data(_nd(dy, dtype), _nd(w, dtype),
                                                _nd(np.zeros(shape), dtype), **kw)
         _close(got, want, dtype)
         got = mx.nd.Deconvolution(_nd(dy, dtype), _nd(w, dtype), _nd(b, dtype), num_filter=c,
-                                  no_bias=False, **kw)
+                                  no_bias=False, adj=adj, **kw)
         _close(got, want_b, dtype)
 
 
 def test_convolution_data_gradient_method_measured_and_stored(ctx, conv_search):
-    """With the search on, a depthwise stride-1 data gradient times both methods and stores
-    the faster under "conv_dgrad"; at stride 2 only GEMM applies and nothing is searched."""
-    w, dy = _rand(3, 1, 3, 3), _rand(2, 3, 8, 9)
-    kw = {"kernel": (3, 3), "pad": (1, 1), "num_group": 3}
+    """With the search on, a depthwise data gradient times both methods and stores the faster
+    under "conv_dgrad"; with two filters per group only GEMM applies and nothing is searched."""
+    w, dy = _rand(3, 1, 3, 3), _rand(2, 3, 4, 5)
+    kw = {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1)}
     timed = conv_search.stats["timed"]
     got = mx.nd._backward_Convolution_data(_nd(dy, "float32"), _nd(w, "float32"),
-                                           _nd(np.zeros((2, 3, 8, 9)), "float32"), **kw)
-    _close(got, ref_deconv(dy, w, None, (1, 1), (1, 1), (1, 1), (8, 9), 3), "float32")
+                                           _nd(np.zeros((2, 3, 8, 9)), "float32"),
+                                           num_group=3, **kw)
+    _close(got, ref_deconv(dy, w, None, (2, 2), (1, 1), (1, 1), (8, 9), 3), "float32")
     assert conv_search.stats["timed"] - timed == len(conv.DGRAD_CANDIDATES) * conv_search.PASSES
     stored = conv_search.store_for(got.device).entries["conv_dgrad"]
     assert list(stored.values())[0] in conv.DGRAD_CANDIDATES
     timed = conv_search.stats["timed"]
-    dy2 = _rand(2, 3, 4, 5)
-    got = mx.nd._backward_Convolution_data(_nd(dy2, "float32"), _nd(w, "float32"),
+    w2, dy2 = _rand(6, 1, 3, 3), _rand(2, 6, 4, 5)
+    got = mx.nd._backward_Convolution_data(_nd(dy2, "float32"), _nd(w2, "float32"),
                                            _nd(np.zeros((2, 3, 8, 9)), "float32"),
-                                           stride=(2, 2), **kw)
-    _close(got, ref_deconv(dy2, w, None, (2, 2), (1, 1), (1, 1), (8, 9), 3), "float32")
+                                           num_group=3, **kw)
+    _close(got, ref_deconv(dy2, w2, None, (2, 2), (1, 1), (1, 1), (8, 9), 3), "float32")
     assert conv_search.stats["timed"] == timed
+
 
 def test_convolution_offset_views_and_chunks(ctx, monkeypatch):
     """Inputs that start inside their buffer (slices along axis 0), and batches split into

@@ -6,13 +6,13 @@ Convolution is lowered to GEMM: `im2col` (kernels/conv.cl) unrolls a chunk of th
 a (C*KH*KW) x (nb*OH*OW) matrix, one `matrix.gemm` call (batched over groups) multiplies the
 weights with it, and one row copy (`rows_copy`) moves the (F, nb, OH*OW) product into NCHW
 with the bias added. The data gradient is GEMM(W^T, dY) then `col2im` (a gather: no
-atomics), or for depthwise convolutions at stride 1 `conv_one` on dY with the taps reversed;
-the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
+atomics); the weight gradient is GEMM(dY, cols^T) accumulated over the batch chunks; the bias
 gradient is a `sum`. The weight gradient may instead be one direct kernel (`wgrad_direct`),
-and the forward of one input channel per group `conv_one`, each chosen by measurement per
-shape class. Deconvolution's forward is the data gradient. Where matrix would pack
-the column matrix (or its transpose, for the weight gradient) into its B panels, im2col
-writes those panels itself (`im2col_packed`, `im2col_packed_t`) and the GEMM skips its pack.
+the forward of one input channel per group `conv_one`, and the data gradient of a depthwise
+convolution `conv_one_t`, each chosen by measurement per shape class. Deconvolution's
+forward is the data gradient. Where matrix would pack the column matrix (or its transpose,
+for the weight gradient) into its B panels, im2col writes those panels itself
+(`im2col_packed`, `im2col_packed_t`) and the GEMM skips its pack.
 
 Gradient graphs stay ordinary graphs of three linear helper ops, each the others' gradient:
   _backward_Convolution_data(out_grad, weight, data)    transposed convolution, data's shape
@@ -34,7 +34,7 @@ from . import matrix
 from .mapping import View, contiguous_strides
 from .matrix import Operand
 from .registry import OpDef, Param, register
-from .shape import _copy, _flipped
+from .shape import _copy
 
 FLOATS = ("float32", "float64", "float16")
 _L, _I = np.int64, np.int32
@@ -394,32 +394,24 @@ def _forward_with(method: dict, x, w, y, g: Geom, bias):
 
 
 # Data-gradient methods (family "conv_dgrad"): GEMM(W^T, dY) per chunk then col2im; and, for
-# one channel per group and per filter (depthwise) at stride 1, the forward's direct kernel
-# run on dY: such a data gradient is the correlation of dY with each filter's taps reversed,
-# padded by (K - 1) * D - P. NOTE: pocl, imperative, depthwise 3x3 (pad 1) on 16x32x32x32:
-# direct 1.29 ms against 3.66 ms through GEMM (the forward: 1.41 ms); 16x64x16x16 1.45 vs
-# 2.33 ms; 5x5 pad 2 on 16x128x8x8 2.56 vs 3.58 ms; 3x3 dilate 2 on 8x16x20x20 0.39 vs 0.56.
-DGRAD_CANDIDATES = ({"method": "direct"}, {"method": "gemm"})
+# one channel per group and per filter (depthwise), conv_one_t ("phases"), which writes each
+# image row phase by phase with 8-wide vectors along dY's rows. NOTE: pocl, imperative,
+# depthwise, GEMM / phases: 3x3 pad 1 on 16x32x32x32 2655 / 751 us at stride 1 (the forward
+# 768 us), 1787 / 716 us at stride 2; 16x64x16x16 1925 / 515 and 982 / 349 us; 32x128x8x8
+# 2228 / 749 and 1158 / 572 us; a 4x4 stride-2 upsampling Deconvolution's shape on
+# 8x21x64x64 1944 / 797 us. Running the forward's conv_one on dY with the taps reversed
+# (stride 1 only) took 713-809 us on the stride-1 shapes.
+DGRAD_CANDIDATES = ({"method": "phases"}, {"method": "gemm"})
 _DGRAD_CHOSEN: dict = {}  # (device, shape class) -> candidate
-
-
-def _reversed_taps(g: Geom) -> Geom | None:
-    """The stride-1 convolution of dY (one channel per group and filter) whose output is
-    the data gradient of `g`, or None where `g` is no such convolution (or would need a
-    negative padding)."""
-    pads = ((g.kh - 1) * g.dh - g.ph, (g.kw - 1) * g.dw - g.pw)
-    if not (g.c == g.f == g.groups and g.sh == g.sw == 1 and min(pads) >= 0):
-        return None
-    return Geom(g.n, g.f, g.oh, g.ow, g.c, g.h, g.w, g.kh, g.kw, 1, 1, *pads, g.dh, g.dw,
-                g.groups)
+_MAX_KH = 32  # kernel rows conv_one_t follows (MAX_KH in kernels/conv.cl)
 
 
 def conv_data_grad(dy, w, dx, g: Geom, bias=None):
     """dx = conv^T(dy, w) (+ bias), by the method measured fastest for the shape class."""
     if dx.size == 0:
         return
-    fits = _reversed_taps(g) is not None
-    candidates = tuple(c for c in DGRAD_CANDIDATES if fits or c["method"] != "direct")
+    depthwise = g.c == g.f == g.groups and g.kh <= _MAX_KH
+    candidates = tuple(c for c in DGRAD_CANDIDATES if depthwise or c["method"] == "gemm")
     if len(candidates) > 1:
         key = "dgrad/" + forward_class(dx._dt, g)[1]
         method = _measured("conv_dgrad", key, candidates, _DGRAD_CHOSEN, (dy, w, dx),
@@ -430,18 +422,18 @@ def conv_data_grad(dy, w, dx, g: Geom, bias=None):
 
 
 def _dgrad_with(method: dict, dy, w, dx, g: Geom, bias):
-    (_dgrad_direct if method["method"] == "direct" else _dgrad_gemm)(dy, w, dx, g, bias)
+    (_dgrad_phases if method["method"] == "phases" else _dgrad_gemm)(dy, w, dx, g, bias)
 
 
-def _dgrad_direct(dy, w, dx, g: Geom, bias):
-    """conv_one over dy with each filter's taps in reverse order (a flipped copy of w)."""
-    from ..ndarray.ndarray import empty
-    taps = g.kh * g.kw
-    flipped = empty(w.shape, w.context, w.dtype)
-    whole = View(w._buf, w._offset, (g.f, taps), (taps, 1), w._dt)
-    _copy(dx.device, View(flipped._buf, flipped._offset, (g.f, taps), (taps, 1), w._dt),
-          _flipped(whole, (1,)))
-    _conv_one(dy, flipped, dx, _reversed_taps(g), bias)
+def _dgrad_phases(dy, w, dx, g: Geom, bias):
+    """conv_one_t: each image row of a depthwise data gradient, phase by phase."""
+    dev = dx.device
+    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dx._buf, 0)
+    dev.enqueue(_kernel(dev, dx._dt, "conv_one_t"), _launch(g.n * g.c * g.h), (_LOCAL,),
+                [dy._buf.cl_buffer, _L(dy._offset), w._buf.cl_buffer, _L(w._offset),
+                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), dx._buf.cl_buffer,
+                 _L(dx._offset)] + g.args() + [_I(g.n)],
+                (dy._buf, w._buf, bias_buf, dx._buf))
 
 
 def _dgrad_gemm(dy, w, dx, g: Geom, bias):
