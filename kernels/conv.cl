@@ -50,9 +50,10 @@
  *                   one input channel per group (FG filters per group, F in all, N images).
  *                   Launch (N * F / FG * ceil(FG / 4) * OH): a work-item writes output row oh
  *                   of up to 4 filters of a group, 8 columns at a time where every tap is
- *                   inside the image (stride 1), the rest one by one; with one filter per
- *                   group (depthwise) the rest as 8-column blocks over zero-padded private
- *                   copies of the image rows (edge_block).
+ *                   inside the image (stride 1; with one filter per group, stride 2 too,
+ *                   each vector the even half of 16 loaded values), the rest one by one; with
+ *                   one filter per group at stride 1 the rest as 8-column blocks over
+ *                   zero-padded private copies of the image rows (edge_block).
  *   conv_one_t_SUFFIX  the data gradient of a depthwise conv_one (one image channel and one
  *                   filter per group), any stride: dx[n][c][ih][iw] = bias[c] (when has_bias)
  *                   plus the sum over the taps (kh, kw) with ih = oh * SH - PH + kh * DH and
@@ -82,6 +83,7 @@
 
 /* 8 elements at any element offset: the vector type with the element's alignment */
 typedef T8 vec8u __attribute__((aligned(sizeof(T))));
+typedef PASTE(T, 16) vec16u __attribute__((aligned(sizeof(T))));
 /* vectors convert only for half: convert_ calls on double8 break pocl's ABI */
 #if HALF
 #define TO_CT8(v) convert_float8(v)
@@ -91,6 +93,8 @@ typedef T8 vec8u __attribute__((aligned(sizeof(T))));
 #define TO_T8(v) (v)
 #endif
 #define LOAD8(p) TO_CT8(*(__global const vec8u *)(p))
+/* 8 elements at p, p + 2, ..., p + 14 (a stride-2 row) */
+#define LOAD8_EVEN(p) TO_CT8((*(__global const vec16u *)(p)).even)
 #define STORE8(p, v) (*(__global vec8u *)(p) = TO_T8(v))
 
 #define GEOM_ARGS const int C, const int H, const int W, const int OH, const int OW, \
@@ -570,6 +574,17 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
         for (int ob = max(ow, left); ob < OW; ob += 8)
             edge_block(base, w0, b[0], dst, min(ob, right), kh0, kh1, W, OW, KW, DH, DW, PW);
         return;
+    } else if (SW == 2 && nf == 1) {  /* depthwise at stride 2: every other column */
+        /* the 16 values a load reads stay inside the image row (the last is not used) */
+        for (ow = lo; ow + 8 <= hi && 2 * ow - PW + (KW - 1) * DW + 16 <= W; ow += 8) {
+            CT8 a0 = (CT8)b[0];
+            for (int kh = kh0; kh < kh1; ++kh) {
+                __global const T *row = base + kh * DH * W + 2 * ow;
+                for (int kw = 0; kw < KW; ++kw)
+                    a0 += (CT)w0[kh * KW + kw] * LOAD8_EVEN(row + kw * DW);
+            }
+            STORE8(dst + ow, a0);
+        }
     } else if (SW == 1) {
         for (ow = lo; ow + 8 <= hi; ow += 8) {
             CT8 a0 = (CT8)b[0], a1 = (CT8)b[1], a2 = (CT8)b[2], a3 = (CT8)b[3];

@@ -202,6 +202,9 @@ CONV_CASES = [
     ((2, 3, 4, 5), 3, (1, 2), (), (1, 2), (0, 3), 3, False),  # last columns read no pixel
     ((2, 3, 8, 9), 3, (3, 3), (2, 2), (), (1, 1), 3, False),  # stride 2
     ((1, 2, 7, 17), 2, (2, 3), (3, 2), (1, 2), (1, 0), 2, True),  # strides 3 and 2, dilated
+    # stride 2, rows wide enough for the forward's vector runs (every other column)
+    ((2, 2, 5, 40), 2, (3, 3), (2, 2), (), (1, 1), 2, False),
+    ((1, 2, 4, 53), 2, (1, 3), (1, 2), (1, 2), (0, 2), 2, True),
 ]
 
 
