@@ -96,6 +96,8 @@ typedef PASTE(T, 16) vec16u __attribute__((aligned(sizeof(T))));
 /* 8 elements at p, p + 2, ..., p + 14 (a stride-2 row) */
 #define LOAD8_EVEN(p) TO_CT8((*(__global const vec16u *)(p)).even)
 #define STORE8(p, v) (*(__global vec8u *)(p) = TO_T8(v))
+/* a CT8 of 8 private values: vload8 is a builtin call, whose double8 result breaks pocl's ABI */
+#define CT8_OF(t) ((CT8)((t)[0], (t)[1], (t)[2], (t)[3], (t)[4], (t)[5], (t)[6], (t)[7]))
 
 #define GEOM_ARGS const int C, const int H, const int W, const int OH, const int OW, \
     const int KH, const int KW, const int SH, const int SW, const int PH, const int PW, \
@@ -432,6 +434,15 @@ __kernel void KN(rows_copy)(__global const T *src, const long src_off, __global 
         copy_run(d, s, len);
 }
 
+/* DST[0], DST[STRIDE], ..., DST[(N - 1) * STRIDE] = the first N lanes of VAL (N <= 8); a
+ * macro: a double8 function argument changes pocl's ABI */
+#define STORE_LANES(DST, STRIDE, VAL, N) do {                                   \
+        union { CT8 v; CT s[8]; } u_;                                           \
+        u_.v = (VAL);                                                           \
+        for (int e_ = 0; e_ < (N); ++e_)                                        \
+            (DST)[e_ * (STRIDE)] = (T)u_.s[e_];                                 \
+    } while (0)
+
 #define EDGE_SPAN 24  /* widest dilated kernel row (minus one) edge_block pads for */
 typedef CT8 ct8u_priv __attribute__((aligned(sizeof(CT))));
 
@@ -454,14 +465,10 @@ inline void edge_block(__global const T *base, __global const T *w0, const CT bi
         for (int kw = 0; kw < KW; ++kw)
             acc += (CT)w0[kh * KW + kw] * *(ct8u_priv *)(r + kw * DW);
     }
-    if (OW >= 8) {
+    if (OW >= 8)
         STORE8(dst + ob, acc);
-    } else {
-        union { CT8 v; CT s[8]; } u;
-        u.v = acc;
-        for (int i = 0; i < OW; ++i)
-            dst[i] = (T)u.s[i];
-    }
+    else
+        STORE_LANES(dst, 1, acc, OW);
 }
 
 #define MAX_KH 32  /* kernel rows conv_one_t follows per image row */
@@ -503,21 +510,17 @@ __kernel void KN(conv_one_t)(__global const T *restrict dy, const long dy_off,
                     if (lo >= 0 && lo + 8 <= OW) {
                         acc += (CT)wr[kw] * LOAD8(grow + lo);
                     } else {
-                        union { CT8 v; CT s[8]; } u;
+                        CT t[8];
                         for (int e = 0; e < 8; ++e)
-                            u.s[e] = lo + e >= 0 && lo + e < OW ? (CT)grow[lo + e] : (CT)0;
-                        acc += (CT)wr[kw] * u.v;
+                            t[e] = lo + e >= 0 && lo + e < OW ? (CT)grow[lo + e] : (CT)0;
+                        acc += (CT)wr[kw] * CT8_OF(t);
                     }
                 }
             }
-            if (SW == 1 && j0 + 8 <= nj) {
+            if (SW == 1 && j0 + 8 <= nj)
                 STORE8(row + j0, acc);
-            } else {
-                union { CT8 v; CT s[8]; } u;
-                u.v = acc;
-                for (int e = 0; e < min(8, nj - j0); ++e)
-                    row[r + SW * (j0 + e)] = (T)u.s[e];
-            }
+            else
+                STORE_LANES(row + r + SW * j0, SW, acc, min(8, nj - j0));
         }
     }
 }
@@ -638,8 +641,6 @@ __kernel void KN(conv_one)(__global const T *restrict x, const long x_off,
  * summing 8 output columns at a time in WFB x WKW CT8 registers. Interior runs with stride
  * and dilation 1 load image rows as vectors; the rest gather lane by lane, zero outside. */
 #define WUNROLL _Pragma("unroll")
-/* a CT8 of 8 private values: vload8 is a builtin call, whose double8 result breaks pocl's ABI */
-#define CT8_OF(t) ((CT8)((t)[0], (t)[1], (t)[2], (t)[3], (t)[4], (t)[5], (t)[6], (t)[7]))
 __kernel void KN(wgrad_direct)(__global const T *restrict x, const long x_off,
                                __global const T *restrict dy, const long dy_off,
                                __global T *restrict dw, const long dw_off, GEOM_ARGS,

@@ -252,14 +252,20 @@ def _packed_cols(dev, dt, x, n0: int, nb: int, g: Geom, dims: tuple, a: Operand,
     return packed
 
 
+def _bias_args(bias, stand_in: Buffer) -> tuple:
+    """(buffer, kernel arguments) of an optional per-channel bias: its buffer, offset and the
+    has_bias flag; without a bias `stand_in` is passed as a valid pointer, never read."""
+    buf, off = (bias._buf, bias._offset) if bias is not None else (stand_in, 0)
+    return buf, [buf.cl_buffer, _L(off), _I(bias is not None)]
+
+
 def _col2im(dev, dt, cols: Buffer, dx, n0: int, nb: int, g: Geom, bias=None):
     rows = nb * g.c * g.h
     if rows:
-        bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dx._buf, 0)
+        bias_buf, bias_args = _bias_args(bias, dx._buf)
         dev.enqueue(_kernel(dev, dt, "col2im"), _launch(rows), (_LOCAL,),
-                    [cols.cl_buffer, dx._buf.cl_buffer, _L(dx._offset + n0 * g.c * g.h * g.w),
-                     bias_buf.cl_buffer, _L(bias_off), _I(bias is not None)] + g.args()
-                    + [_I(nb)],
+                    [cols.cl_buffer, dx._buf.cl_buffer, _L(dx._offset + n0 * g.c * g.h * g.w)]
+                    + bias_args + g.args() + [_I(nb)],
                     (cols, dx._buf, bias_buf))
 
 
@@ -269,11 +275,10 @@ def _rows_copy(dev, dt, src: tuple, dst: tuple, outer: int, inner: int, strides:
     `length` elements, dst rows contiguous. src and dst are (buffer, offset) pairs."""
     if outer * inner * length == 0:
         return
-    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dst[0], 0)
+    bias_buf, bias_args = _bias_args(bias, dst[0])
     dev.enqueue(_kernel(dev, dt, "rows_copy"), _launch(outer * inner), (_LOCAL,),
-                [src[0].cl_buffer, _L(src[1]), dst[0].cl_buffer, _L(dst[1]),
-                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), _L(outer),
-                 _L(inner), _L(strides[0]), _L(strides[1]), _L(length)],
+                [src[0].cl_buffer, _L(src[1]), dst[0].cl_buffer, _L(dst[1])] + bias_args
+                + [_L(outer), _L(inner), _L(strides[0]), _L(strides[1]), _L(length)],
                 (src[0], dst[0], bias_buf))
 
 
@@ -293,13 +298,12 @@ def _conv_one(x, w, y, g: Geom, bias=None):
     """y = conv(x, w) (+ bias) directly, for one input channel per group: a product with
     K = KH*KW is too thin for GEMM to pay back im2col, packing and the copy to NCHW."""
     dev, dt = y.device, y._dt
-    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (y._buf, 0)
+    bias_buf, bias_args = _bias_args(bias, y._buf)
     fg = g.f // g.groups
     dev.enqueue(_kernel(dev, dt, "conv_one"), _launch(g.n * g.groups * _ceil(fg, 4) * g.oh),
                 (_LOCAL,),
-                [x._buf.cl_buffer, _L(x._offset), w._buf.cl_buffer, _L(w._offset),
-                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), y._buf.cl_buffer,
-                 _L(y._offset)] + g.args() + [_I(g.f), _I(fg), _I(g.n)],
+                [x._buf.cl_buffer, _L(x._offset), w._buf.cl_buffer, _L(w._offset)] + bias_args
+                + [y._buf.cl_buffer, _L(y._offset)] + g.args() + [_I(g.f), _I(fg), _I(g.n)],
                 (x._buf, w._buf, bias_buf, y._buf))
 
 
@@ -428,11 +432,10 @@ def _dgrad_with(method: dict, dy, w, dx, g: Geom, bias):
 def _dgrad_phases(dy, w, dx, g: Geom, bias):
     """conv_one_t: each image row of a depthwise data gradient, phase by phase."""
     dev = dx.device
-    bias_buf, bias_off = (bias._buf, bias._offset) if bias is not None else (dx._buf, 0)
+    bias_buf, bias_args = _bias_args(bias, dx._buf)
     dev.enqueue(_kernel(dev, dx._dt, "conv_one_t"), _launch(g.n * g.c * g.h), (_LOCAL,),
-                [dy._buf.cl_buffer, _L(dy._offset), w._buf.cl_buffer, _L(w._offset),
-                 bias_buf.cl_buffer, _L(bias_off), _I(bias is not None), dx._buf.cl_buffer,
-                 _L(dx._offset)] + g.args() + [_I(g.n)],
+                [dy._buf.cl_buffer, _L(dy._offset), w._buf.cl_buffer, _L(w._offset)]
+                + bias_args + [dx._buf.cl_buffer, _L(dx._offset)] + g.args() + [_I(g.n)],
                 (dy._buf, w._buf, bias_buf, dx._buf))
 
 
